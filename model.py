@@ -1,0 +1,275 @@
+"""The networks of the learning log, one class per idea, and the recipe that trains each one.
+
+`MODELS[name]` is an architecture and `RECIPES[name]` how to train it: one name reproduces one number
+(`python train.py --model NAME --seed N`). The notebook's last three iterations (GAP, augmentation, LR
+schedule) share the `GapNet` architecture and differ only in their recipes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one model. Accuracies are percent; learning rates are the peak for OneCycle."""
+    epochs: int = 15
+    batch_size: int = 128          # images per step
+    optimizer: str = "sgd"         # "sgd" (Nesterov momentum) or "adam"
+    lr: float = 0.05               # peak LR for "onecycle", constant start LR otherwise
+    momentum: float = 0.9          # SGD only; OneCycle cycles it between 0.85 and 0.95
+    weight_decay: float = 0.0
+    schedule: str = "none"         # "none", "step" (StepLR every step_size epochs) or "onecycle" (per batch)
+    step_size: int = 6             # epochs, for "step"
+    gamma: float = 0.1             # LR factor, for "step"
+    pct_start: float = 0.25        # fraction of OneCycle spent warming up
+    div_factor: float = 25.0       # OneCycle starts at lr / div_factor
+    final_div_factor: float = 1e3  # ... and ends at lr / div_factor / final_div_factor
+    label_smoothing: float = 0.0
+    rotate_deg: float = 0.0        # augmentation: ±degrees of rotation per image
+    translate: float = 0.0         # ±fraction of the image size to shift per image
+    scale: float = 0.0             # ±fraction of zoom per image
+
+    def __post_init__(self):
+        problems = []
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            problems.append(f"epochs must be a whole number >= 1, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            problems.append(f"batch size must be a whole number >= 1, got {self.batch_size!r}")
+        if not self.lr > 0:
+            problems.append(f"learning rate must be > 0, got {self.lr!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            problems.append(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("none", "step", "onecycle"):
+            problems.append(f"schedule must be 'none', 'step' or 'onecycle', got {self.schedule!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Blocks
+# ----------------------------------------------------------------------------------------------------
+
+def conv(c_in: int, c_out: int, kernel: int = 3, padding: int = 1) -> nn.Sequential:
+    """Conv → ReLU: the baseline's only block."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, padding=padding), nn.ReLU())
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int = 3, padding: int = 1, bias: bool = False) -> nn.Sequential:
+    """Conv → BatchNorm → ReLU. BatchNorm's shift makes the conv's bias redundant, so it has none
+    (the public reference keeps it: `bias=True`)."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=bias), nn.BatchNorm2d(c_out),
+                         nn.ReLU())
+
+
+def pool() -> nn.MaxPool2d:
+    return nn.MaxPool2d(2)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The notebook's iterations
+# ----------------------------------------------------------------------------------------------------
+
+class Baseline(nn.Module):
+    """Iteration 1: plain convolutions, two max-pools, and a 7×7 convolution as the classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv(1, 8)        # 28×28, RF 3
+        self.pool1 = pool()            # 14×14, RF 4
+        self.conv2 = conv(8, 16)       # 14×14, RF 8
+        self.conv3 = conv(16, 16)      # 14×14, RF 12
+        self.pool2 = pool()            # 7×7,   RF 14
+        self.conv4 = conv(16, 16)      # 7×7,   RF 22
+        self.head = nn.Conv2d(16, 10, 7)  # 1×1 out: one 7×7 kernel per class looks at the whole map
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.conv4(x)
+        x = self.head(x)
+        return x.flatten(1)
+
+
+class BatchNormNet(nn.Module):
+    """Iteration 2: the baseline with BatchNorm after every convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv_bn(1, 8)
+        self.pool1 = pool()
+        self.conv2 = conv_bn(8, 16)
+        self.conv3 = conv_bn(16, 16)
+        self.pool2 = pool()
+        self.conv4 = conv_bn(16, 16)
+        self.head = nn.Conv2d(16, 10, 7)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.conv4(x)
+        x = self.head(x)
+        return x.flatten(1)
+
+
+class DropoutNet(BatchNormNet):
+    """Iteration 3: BatchNormNet with dropout after each pooling and before the classifier. Placed where
+    the maps are small, the random masks cost little time (element-wise masks at 28×28 would dominate)."""
+
+    def __init__(self, p: float = 0.05):
+        super().__init__()
+        self.drop1 = nn.Dropout(p)
+        self.drop2 = nn.Dropout(p)
+        self.drop3 = nn.Dropout(p)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.drop1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.drop2(x)
+        x = self.conv4(x)
+        x = self.drop3(x)
+        x = self.head(x)
+        return x.flatten(1)
+
+
+class GapNet(nn.Module):
+    """Iteration 4 onward, the final architecture. Global average pooling replaces the 7×7 classifier
+    (7,850 parameters); the parameters it frees buy three 24-channel convolutions at 7×7, which take the
+    receptive field past the whole digit. A 1×1 convolution maps channels to the 10 classes before the
+    pooling, so the classifier costs 250 parameters."""
+
+    def __init__(self, widths=(8, 16, 16, 24, 24, 24), p: float = 0.05):
+        super().__init__()
+        c1, c2, c3, c4, c5, c6 = widths
+        self.conv1 = conv_bn(1, c1)    # 28×28, RF 3
+        self.pool1 = pool()            # 14×14, RF 4
+        self.drop1 = nn.Dropout(p)
+        self.conv2 = conv_bn(c1, c2)   # 14×14, RF 8
+        self.conv3 = conv_bn(c2, c3)   # 14×14, RF 12
+        self.pool2 = pool()            # 7×7,   RF 14
+        self.drop2 = nn.Dropout(p)
+        self.conv4 = conv_bn(c3, c4)   # 7×7,   RF 22
+        self.conv5 = conv_bn(c4, c5)   # 7×7,   RF 30: more than the 28×28 image
+        self.conv6 = conv_bn(c5, c6)   # 7×7,   RF 38
+        self.drop3 = nn.Dropout(p)
+        self.head = nn.Conv2d(c6, 10, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.drop1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.drop2(x)
+        x = self.conv4(x)
+        x = self.conv5(x)
+        x = self.conv6(x)
+        x = self.drop3(x)
+        x = self.head(x)
+        x = self.gap(x)
+        return x.flatten(1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Beyond the assignment: the same design, resized
+# ----------------------------------------------------------------------------------------------------
+
+class TinyNet(nn.Module):
+    """Under 6,000 parameters: GapNet's layout with 8-12 channels and no dropout (a net this small
+    under-fits; dropout only slows it down)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv_bn(1, 8)     # 28×28
+        self.pool1 = pool()            # 14×14
+        self.conv2 = conv_bn(8, 12)
+        self.conv3 = conv_bn(12, 12)
+        self.pool2 = pool()            # 7×7
+        self.conv4 = conv_bn(12, 16)
+        self.conv5 = conv_bn(16, 12)
+        self.head = nn.Conv2d(12, 10, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.conv4(x)
+        x = self.conv5(x)
+        x = self.head(x)
+        x = self.gap(x)
+        return x.flatten(1)
+
+
+class AccurateNet(GapNet):
+    """GapNet widened to just under 20,000 parameters, trained for 19 epochs."""
+
+    def __init__(self):
+        super().__init__(widths=(10, 16, 20, 24, 24, 24))
+
+
+class ReferenceNet(nn.Module):
+    """The typical public solution (19,114 parameters), the yardstick of bench.py."""
+
+    def __init__(self, p: float = 0.05):
+        super().__init__()
+        self.block1 = nn.Sequential(conv_bn(1, 8, bias=True), conv_bn(8, 16, bias=True), pool(), nn.Dropout(p))
+        self.block2 = nn.Sequential(conv_bn(16, 16, bias=True), conv_bn(16, 32, bias=True), pool(), nn.Dropout(p))
+        self.block3 = nn.Sequential(conv_bn(32, 32, bias=True), conv_bn(32, 32, 1, 0, bias=True), nn.Dropout(p))
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.block1(x)
+        x = self.block2(x)
+        x = self.block3(x)
+        x = self.gap(x).flatten(1)
+        return self.fc(x)
+
+
+MODELS: dict[str, type[nn.Module]] = {
+    "baseline": Baseline,
+    "batchnorm": BatchNormNet,
+    "dropout": DropoutNet,
+    "gap": GapNet,
+    "augment": GapNet,
+    "final": GapNet,
+    "tiny": TinyNet,
+    "accurate": AccurateNet,
+    "reference": ReferenceNet,
+}
+DEFAULT_MODEL = "final"
+
+# Constant-LR SGD for the first iterations, so that each one changes a single thing.
+_PLAIN = Recipe(epochs=10, batch_size=128, optimizer="sgd", lr=0.02, momentum=0.9)
+_AUGMENT = dict(rotate_deg=10.0, translate=0.1, scale=0.1)  # ±10°, ±2.8 px, ±10 % zoom
+_ONECYCLE = dict(optimizer="sgd", schedule="onecycle", lr=0.1, momentum=0.9, weight_decay=5e-4)
+RECIPES: dict[str, Recipe] = {
+    "baseline": _PLAIN,
+    "batchnorm": _PLAIN,
+    "dropout": _PLAIN,
+    "gap": _PLAIN,
+    "augment": replace(_PLAIN, **_AUGMENT),
+    "final": Recipe(epochs=15, batch_size=128, **_ONECYCLE, **_AUGMENT),
+    "tiny": Recipe(epochs=15, batch_size=64, **{**_ONECYCLE, "lr": 0.05},
+                   rotate_deg=7.0, translate=0.07, scale=0.07),
+    "accurate": Recipe(epochs=19, batch_size=128, **_ONECYCLE, **_AUGMENT),
+    # As the public reference trains it: Adam 1e-3, StepLR(15, 0.5). bench.py feeds it PIL-augmented batches.
+    "reference": Recipe(epochs=15, batch_size=128, optimizer="adam", lr=1e-3, schedule="step", step_size=15,
+                        gamma=0.5),
+}
