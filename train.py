@@ -52,9 +52,8 @@ def main(argv=None) -> int:
     if args.list_models:
         list_models()
         return 0
-    if args.model not in model.MODELS:
-        sys.exit(f"train.py: error: unknown model {args.model!r}; choose one of: {', '.join(model.MODELS)}")
     try:
+        net = utils.make_model(args.model, args.seed)
         recipe = utils.with_overrides(model.RECIPES[args.model], batch_size=args.batch_size, lr=args.lr,
                                       epochs=1 if args.dry_run else args.epochs)
         device = utils.pick_device(args.device)
@@ -65,7 +64,6 @@ def main(argv=None) -> int:
     except utils.DataError as error:
         sys.exit(f"train.py: error: {error}")
 
-    net = model.MODELS[args.model]()
     params = utils.count_params(net)
     print(f"model {args.model} ({type(net).__name__}): {params:,} parameters | seed {args.seed} | device {device} | "
           f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.lr} {recipe.schedule}")

@@ -187,27 +187,30 @@ def load_mnist(data_dir: str | Path = "data", device: str | torch.device = "cpu"
 # Augmentation: one random affine transform per image, applied to the whole batch at once
 # ----------------------------------------------------------------------------------------------------
 
-def augment(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0.0, scale: float = 0.0,
-            generator: torch.Generator | None = None) -> torch.Tensor:
-    """Rotate by up to ±rotate_deg degrees, shift by up to ±translate of the image size and zoom by
-    1 ± scale, each drawn per image. Zero strength returns x itself. Labels are untouched by design:
-    the transforms are small enough that a digit stays the same digit."""
-    if rotate_deg == 0 and translate == 0 and scale == 0:
-        return x
-    n = x.shape[0]
-
-    def uniform(bound: float) -> torch.Tensor:
-        u = torch.rand(n, generator=generator, device=generator.device if generator else "cpu")
-        return ((u * 2 - 1) * bound).to(x.device)
-
-    angle = uniform(rotate_deg) * (math.pi / 180)
-    zoom = 1 + uniform(scale)
-    shift_x, shift_y = uniform(2 * translate), uniform(2 * translate)  # grid coordinates span [-1, 1]
+def affine(x: torch.Tensor, angle_deg: torch.Tensor, zoom: torch.Tensor, shift_x: torch.Tensor,
+           shift_y: torch.Tensor) -> torch.Tensor:
+    """Rotate each image by angle_deg[i] degrees, zoom it by zoom[i] and move its content right by shift_x[i]
+    and down by shift_y[i] (fractions of the image size), all in one grid_sample call."""
+    angle = angle_deg * (math.pi / 180)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    # theta maps output coordinates to input ones, in grid units that span [-1, 1]: hence -2 * shift.
+    theta = torch.stack([torch.stack([cos, -sin, -2 * shift_x], 1), torch.stack([sin, cos, -2 * shift_y], 1)], 1)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     # "border" repeats the edge pixels, which in MNIST are background, whatever the normalisation.
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def augment(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0.0, scale: float = 0.0,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random affine transform per image: rotation within ±rotate_deg degrees, shift within ±translate of
+    the image size, zoom within 1 ± scale. Zero strength returns x itself. Labels are untouched by design:
+    transforms this small keep a digit the same digit."""
+    if rotate_deg == 0 and translate == 0 and scale == 0:
+        return x
+    draws = torch.rand(4, x.shape[0], generator=generator, device=generator.device if generator else "cpu")
+    angle, zoom, shift_x, shift_y = ((draws * 2 - 1).to(x.device) * torch.tensor(
+        [[rotate_deg], [scale], [translate], [translate]], device=x.device))
+    return affine(x, angle, 1 + zoom, shift_x, shift_y)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -238,6 +241,16 @@ def pick_device(name: str | None = None) -> torch.device:
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # CPU, CUDA and MPS generators alike
+
+
+def make_model(name: str, seed: int = 0) -> nn.Module:
+    """A fresh `model.MODELS[name]` whose initial weights depend on `seed` alone."""
+    import model
+
+    if name not in model.MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(model.MODELS)}")
+    seed_everything(seed)
+    return model.MODELS[name]()
 
 
 # ----------------------------------------------------------------------------------------------------

