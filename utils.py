@@ -549,3 +549,82 @@ def recipe_dict(recipe: Recipe) -> dict:
 def with_overrides(recipe: Recipe, **overrides) -> Recipe:
     """The recipe with the given fields replaced (None means keep); validated by Recipe itself."""
     return replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tables for the notebook and the README, read off histories and results files
+# ----------------------------------------------------------------------------------------------------
+
+def seed_stats(accuracies: list[float]) -> dict:
+    return {"min": min(accuracies), "mean": sum(accuracies) / len(accuracies), "max": max(accuracies)}
+
+
+def load_seed_results(name: str, folder: str | Path = "results") -> list[dict]:
+    """Every complete `train.py --results` file of one model in `folder`, by seed."""
+    runs = [read_json(p) for p in sorted(Path(folder).glob(f"{name}_seed*.json"))]
+    return sorted((r for r in runs if r.get("complete") and not r.get("dry_run")), key=lambda r: r["seed"])
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def iterations_table(iterations: list[dict]) -> str:
+    """One row per notebook iteration (the `iterations` list of the notebook's results file)."""
+    return markdown_table(
+        ["iteration", "params", "epochs", "final test %", "best test %", "final train %", "gap", "first epoch ≥ 99.4 %",
+         "s/epoch"],
+        [[r["name"], f"{r['params']:,}", r["epochs"], f"{r['final_test_acc']:.2f}", f"{r['best_test_acc']:.2f}",
+          f"{r['final_train_acc']:.2f}", f"{r['gap']:+.2f}", r["first_epoch_at_target"] or "–",
+          f"{r['seconds_per_epoch']:.1f}"] for r in iterations])
+
+
+def seeds_table(tracks: dict[str, list[dict]]) -> str:
+    """Final-epoch test accuracy over seeds, one row per model: {name: [results of one seed, ...]}."""
+    rows = []
+    for name, runs in tracks.items():
+        if not runs:
+            continue
+        accs = [r["final_test_acc"] for r in runs]
+        s = seed_stats(accs)
+        seconds = [row["seconds"] for r in runs for row in r["history"]]
+        rows.append([name, f"{runs[0]['params']:,}", runs[0]["epochs"], " ".join(str(r["seed"]) for r in runs),
+                     " / ".join(f"{a:.2f}" for a in accs), f"{s['min']:.2f}", f"{s['mean']:.2f}", f"{s['max']:.2f}",
+                     f"{sum(seconds) / len(seconds):.1f}"])
+    if not rows:
+        return f"No results yet for {', '.join(tracks)}: run `make results`."
+    return markdown_table(["model", "params", "epochs", "seeds", "final test % per seed", "min", "mean", "max",
+                           "s/epoch"], rows)
+
+
+README_START, README_END = "<!-- results:start (written by `make readme` from results/) -->", "<!-- results:end -->"
+
+
+def readme_results(folder: str | Path = "results") -> str:
+    """The README's results section, built from the results files alone."""
+    folder = Path(folder)
+    notebook = read_json(folder / "notebook.json")
+    c = notebook["consistency"]
+    final_runs = [{"seed": s, "final_test_acc": a, "params": c["params"], "epochs": c["epochs"],
+                   "history": [{"seconds": r["seconds_per_epoch"]} for r in notebook["iterations"] if r["name"] == "final"]}
+                  for s, a in zip(c["seeds"], c["final_test_acc"])]
+    parts = [
+        f"Measured on {notebook['device']} ({notebook['threads']} threads), torch {notebook['torch']}, by "
+        f"`make notebook` (`results/notebook.json`) and `make results` (`results/<model>_seed<N>.json`). "
+        "Accuracies are final-epoch test accuracy; MNIST's test set doubles as the validation set.",
+        "**The learning log, one iteration per idea** (seed 0):",
+        iterations_table(notebook["iterations"]),
+        "**Over seeds** (final-epoch test accuracy of every run):",
+        seeds_table({"final": final_runs, **{name: load_seed_results(name, folder) for name in ("tiny", "accurate")}}),
+    ]
+    return "\n\n".join(parts)
+
+
+def write_readme_results(readme: str | Path = "README.md", folder: str | Path = "results") -> None:
+    readme = Path(readme)
+    text = readme.read_text()
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{readme_results(folder)}\n{README_END}{tail}")
