@@ -619,6 +619,11 @@ def readme_results(folder: str | Path = "results") -> str:
         "**Over seeds** (final-epoch test accuracy of every run):",
         seeds_table({"final": final_runs, **{name: load_seed_results(name, folder) for name in ("tiny", "accurate")}}),
     ]
+    if (folder / "bench.json").exists():
+        b = read_json(folder / "bench.json")
+        fmt = lambda v: "not reached" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+        parts += ["**Speed** (`make bench BENCH_JSON=results/bench.json`, one run, same machine):",
+                  markdown_table(["figure", "value"], [[key, fmt(value)] for key, value in b.items()])]
     return "\n\n".join(parts)
 
 
