@@ -1,0 +1,22 @@
+"""bench.py's parts on a few steps: the figures it prints are only as good as these."""
+import torch
+
+import bench
+import model
+import utils
+
+
+def test_tensor_batches_are_augmented_batches_of_the_asked_size(mnist):
+    x, y = next(bench.tensor_batches(mnist, model.RECIPES["final"], 32))
+    idx = torch.randperm(len(mnist.train_y), generator=torch.Generator().manual_seed(0))[:32]  # same draw
+    assert x.shape == (32, 1, 28, 28)
+    assert torch.equal(y, mnist.train_y[idx])  # labels stay with their images
+    assert not torch.allclose(x, mnist.train_x[idx])  # augmented, not copied
+
+
+def test_step_timing_and_flop_count_are_positive(mnist):
+    net = utils.make_model("reference")
+    seconds = bench.time_steps(net, bench.tensor_batches(mnist, model.RECIPES["final"], 16), 2, torch.device("cpu"))
+    assert 0 < seconds < 60
+    flops = bench.train_flops_per_image(utils.make_model("final"), "cpu")
+    assert 5e6 < flops < 5e7  # forward + backward of a 17.8k-parameter net on one 28x28 image
