@@ -45,7 +45,7 @@ def pil_loader(data_dir: str, batch_size: int):
         transforms.ToTensor(),
         transforms.Normalize((0.1307,), (0.3081,)),
     ])
-    train = datasets.MNIST(os.path.join(data_dir), train=True, download=False, transform=pipeline)
+    train = datasets.MNIST(data_dir, train=True, download=False, transform=pipeline)
     workers = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
     return torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, num_workers=workers,
                                        persistent_workers=True)

@@ -581,22 +581,31 @@ def iterations_table(iterations: list[dict]) -> str:
           f"{r['seconds_per_epoch']:.1f}"] for r in iterations])
 
 
-def seeds_table(tracks: dict[str, list[dict]]) -> str:
-    """Final-epoch test accuracy over seeds, one row per model: {name: [results of one seed, ...]}."""
+def seed_summary(runs: list[dict]) -> dict:
+    """What the seeds table needs from several `train.py --results` files of one model."""
+    seconds = [row["seconds"] for r in runs for row in r["history"]]
+    return {"params": runs[0]["params"], "epochs": runs[0]["epochs"], "seeds": [r["seed"] for r in runs],
+            "final_test_acc": [r["final_test_acc"] for r in runs], "seconds_per_epoch": sum(seconds) / len(seconds)}
+
+
+def summaries_table(summaries: dict[str, dict]) -> str:
+    """One row per model: {name: {params, epochs, seeds, final_test_acc (one per seed), seconds_per_epoch}}."""
     rows = []
-    for name, runs in tracks.items():
-        if not runs:
-            continue
-        accs = [r["final_test_acc"] for r in runs]
-        s = seed_stats(accs)
-        seconds = [row["seconds"] for r in runs for row in r["history"]]
-        rows.append([name, f"{runs[0]['params']:,}", runs[0]["epochs"], " ".join(str(r["seed"]) for r in runs),
-                     " / ".join(f"{a:.2f}" for a in accs), f"{s['min']:.2f}", f"{s['mean']:.2f}", f"{s['max']:.2f}",
-                     f"{sum(seconds) / len(seconds):.1f}"])
-    if not rows:
-        return f"No results yet for {', '.join(tracks)}: run `make results`."
+    for name, s in summaries.items():
+        stats = seed_stats(s["final_test_acc"])
+        rows.append([name, f"{s['params']:,}", s["epochs"], " ".join(map(str, s["seeds"])),
+                     " / ".join(f"{a:.2f}" for a in s["final_test_acc"]), f"{stats['min']:.2f}",
+                     f"{stats['mean']:.2f}", f"{stats['max']:.2f}", f"{s['seconds_per_epoch']:.1f}"])
     return markdown_table(["model", "params", "epochs", "seeds", "final test % per seed", "min", "mean", "max",
                            "s/epoch"], rows)
+
+
+def seeds_table(tracks: dict[str, list[dict]]) -> str:
+    """Final-epoch test accuracy over seeds, one row per model: {name: [results of one seed, ...]}."""
+    summaries = {name: seed_summary(runs) for name, runs in tracks.items() if runs}
+    if not summaries:
+        return f"No results yet for {', '.join(tracks)}: run `make results`."
+    return summaries_table(summaries)
 
 
 README_START, README_END = "<!-- results:start (written by `make readme` from results/) -->", "<!-- results:end -->"
@@ -606,10 +615,8 @@ def readme_results(folder: str | Path = "results") -> str:
     """The README's results section, built from the results files alone."""
     folder = Path(folder)
     notebook = read_json(folder / "notebook.json")
-    c = notebook["consistency"]
-    final_runs = [{"seed": s, "final_test_acc": a, "params": c["params"], "epochs": c["epochs"],
-                   "history": [{"seconds": r["seconds_per_epoch"]} for r in notebook["iterations"] if r["name"] == "final"]}
-                  for s, a in zip(c["seeds"], c["final_test_acc"])]
+    final_seconds = next(r["seconds_per_epoch"] for r in notebook["iterations"] if r["name"] == "final")
+    others = {name: load_seed_results(name, folder) for name in ("tiny", "accurate")}
     parts = [
         f"Measured on {notebook['device']} ({notebook['threads']} threads), torch {notebook['torch']}, by "
         f"`make notebook` (`results/notebook.json`) and `make results` (`results/<model>_seed<N>.json`). "
@@ -617,7 +624,8 @@ def readme_results(folder: str | Path = "results") -> str:
         "**The learning log, one iteration per idea** (seed 0):",
         iterations_table(notebook["iterations"]),
         "**Over seeds** (final-epoch test accuracy of every run):",
-        seeds_table({"final": final_runs, **{name: load_seed_results(name, folder) for name in ("tiny", "accurate")}}),
+        summaries_table({"final": {**notebook["consistency"], "seconds_per_epoch": final_seconds},
+                         **{name: seed_summary(runs) for name, runs in others.items() if runs}}),
     ]
     if (folder / "bench.json").exists():
         b = read_json(folder / "bench.json")
