@@ -516,6 +516,41 @@ def plot_comparison(rows: list[dict], save: str | Path | None = None):
     plt.show()
 
 
+# Public results we measure ourselves against (not our runs: what others reported), for the parameters plot.
+PUBLIC_RESULTS = [
+    {"label": "smallest public ≥ 99.4 % (mean of last 3 epochs, 1 seed)", "params": 6_260, "test_acc": 99.42},
+    {"label": "best public run under 20k (1 seed, 20 epochs)", "params": 15_794, "test_acc": 99.59},
+    {"label": "typical public solution (first ≥ 99.4 % at epoch 15)", "params": 19_114, "test_acc": 99.40},
+]
+
+
+def plot_accuracy_vs_params(models: dict[str, dict], save: str | Path | None = None, show: bool = True):
+    """Final-epoch test accuracy of every seed (dots) and its mean (bar) against parameters, for our models
+    {name: {params, final_test_acc: [one per seed]}}, next to the public results in PUBLIC_RESULTS."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, m in models.items():
+        accs = m["final_test_acc"]
+        ax.scatter([m["params"]] * len(accs), accs, s=18, alpha=0.6)
+        ax.plot(m["params"], sum(accs) / len(accs), "k_", ms=18, mew=2)
+        ax.annotate(f"{name} ({len(accs)} seeds)", (m["params"], max(accs)), textcoords="offset points",
+                    xytext=(0, 6), ha="center", fontsize=8)
+    for r in PUBLIC_RESULTS:
+        ax.scatter(r["params"], r["test_acc"], marker="x", color="grey", s=40)
+        ax.annotate(r["label"], (r["params"], r["test_acc"]), textcoords="offset points", xytext=(0, -13),
+                    ha="center", fontsize=7, color="grey")
+    ax.axhline(99.4, color="tab:red", ls="--", lw=1)
+    ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)", xlim=(4_000, 21_000),
+           title="Ours (dots: seeds, bar: mean) and public results (×)")
+    fig.tight_layout()
+    _save(fig, save)
+    if show:
+        plt.show()
+    else:
+        plt.close(fig)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Results files
 # ----------------------------------------------------------------------------------------------------
@@ -600,14 +635,6 @@ def summaries_table(summaries: dict[str, dict]) -> str:
                            "s/epoch"], rows)
 
 
-def seeds_table(tracks: dict[str, list[dict]]) -> str:
-    """Final-epoch test accuracy over seeds, one row per model: {name: [results of one seed, ...]}."""
-    summaries = {name: seed_summary(runs) for name, runs in tracks.items() if runs}
-    if not summaries:
-        return f"No results yet for {', '.join(tracks)}: run `make results`."
-    return summaries_table(summaries)
-
-
 README_START, README_END = "<!-- results:start (written by `make readme` from results/) -->", "<!-- results:end -->"
 
 
@@ -615,8 +642,6 @@ def readme_results(folder: str | Path = "results") -> str:
     """The README's results section, built from the results files alone."""
     folder = Path(folder)
     notebook = read_json(folder / "notebook.json")
-    final_seconds = next(r["seconds_per_epoch"] for r in notebook["iterations"] if r["name"] == "final")
-    others = {name: load_seed_results(name, folder) for name in ("tiny", "accurate")}
     parts = [
         f"Measured on {notebook['device']} ({notebook['threads']} threads), torch {notebook['torch']}, by "
         f"`make notebook` (`results/notebook.json`) and `make results` (`results/<model>_seed<N>.json`). "
@@ -624,18 +649,36 @@ def readme_results(folder: str | Path = "results") -> str:
         "**The learning log, one iteration per idea** (seed 0):",
         iterations_table(notebook["iterations"]),
         "**Over seeds** (final-epoch test accuracy of every run):",
-        summaries_table({"final": {**notebook["consistency"], "seconds_per_epoch": final_seconds},
-                         **{name: seed_summary(runs) for name, runs in others.items() if runs}}),
+        summaries_table(seeds_by_model(folder)),
     ]
     if (folder / "bench.json").exists():
-        b = read_json(folder / "bench.json")
-        fmt = lambda v: "not reached" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
         parts += ["**Speed** (`make bench BENCH_JSON=results/bench.json`, one run, same machine):",
-                  markdown_table(["figure", "value"], [[key, fmt(value)] for key, value in b.items()])]
+                  bench_table(read_json(folder / "bench.json"))]
     return "\n\n".join(parts)
 
 
-def write_readme_results(readme: str | Path = "README.md", folder: str | Path = "results") -> None:
+def bench_table(figures: dict) -> str:
+    """bench.py's figures, one row each (None: the model never reached 99.4 %)."""
+    fmt = lambda v: "not reached" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+    return markdown_table(["figure", "value"], [[key, fmt(value)] for key, value in figures.items()])
+
+
+def seeds_by_model(folder: str | Path = "results", notebook: dict | None = None) -> dict[str, dict]:
+    """{name: {params, epochs, seeds, final_test_acc, seconds_per_epoch}} for final (from the notebook's
+    results, `notebook` or else folder/notebook.json), tiny and accurate (from `train.py --results` files),
+    skipping models with no results."""
+    notebook = notebook or read_json(Path(folder) / "notebook.json")
+    final_seconds = next(r["seconds_per_epoch"] for r in notebook["iterations"] if r["name"] == "final")
+    others = {name: load_seed_results(name, folder) for name in ("tiny", "accurate")}
+    return {"final": {**notebook["consistency"], "seconds_per_epoch": final_seconds},
+            **{name: seed_summary(runs) for name, runs in others.items() if runs}}
+
+
+def write_readme_results(readme: str | Path = "README.md", folder: str | Path = "results",
+                         plot: str | Path | None = "images/accuracy_vs_params.png") -> None:
+    """Rewrite the README's results section and the accuracy-vs-parameters plot from the results files."""
+    if plot:
+        plot_accuracy_vs_params(seeds_by_model(folder), save=plot, show=False)
     readme = Path(readme)
     text = readme.read_text()
     head, rest = text.split(README_START, 1)
