@@ -9,6 +9,7 @@
   runs first; `tiny` runs next and is charged the same start-up (imports, data) plus its own training time.
 - throughput_ratio: training images/s of our tensor pipeline over the PIL pipeline's, same net, same batch.
 - gflops: achieved training GFLOP/s of the default model (torch.utils.flop_counter).
+- step_share_<H>x<W>: share of the default model's training step (profiled) spent on H×W feature maps.
 """
 from __future__ import annotations
 
@@ -76,6 +77,32 @@ def tensor_batches(data: utils.MNISTData, recipe: model.Recipe, batch_size: int)
         for idx in torch.randperm(len(data.train_y), generator=generator).split(batch_size):
             idx = idx.to(data.device)
             yield utils.augment(data.train_x[idx], recipe.rotate_deg, recipe.translate, recipe.scale), data.train_y[idx]
+
+
+def time_share_by_map_size(net, batches, steps: int, device) -> dict[str, float]:
+    """Share of a training step's CPU time (torch.profiler, self time of each op) by the height of the feature
+    map each op works on: where the time goes, to see what a faster net should change."""
+    from collections import defaultdict
+    from torch.profiler import profile
+
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    net.to(device).train()
+    x, y = next(batches)
+    for _ in range(3):  # warm-up outside the profile
+        F.cross_entropy(net(x), y).backward()
+    with profile(record_shapes=True) as prof:
+        for _, (x, y) in zip(range(steps), batches):
+            loss = F.cross_entropy(net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    events = prof.key_averages(group_by_input_shape=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = defaultdict(float)
+    for e in events:
+        maps = [shape for shape in e.input_shapes if len(shape) == 4]
+        shares[f"{maps[0][2]}x{maps[0][3]}" if maps else "other"] += e.self_cpu_time_total / total
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
 
 def train_flops_per_image(net, device) -> float:
@@ -147,6 +174,9 @@ def main(argv=None) -> dict:
     print(f"reference net, PIL DataLoader:   {reference_step * 1e3:6.1f} ms/step = {reference_epoch_s:5.1f} s/epoch")
     print(f"reference net, tensor pipeline:  {ours_step * 1e3:6.1f} ms/step = {ours_step * steps_per_epoch:5.1f} s/epoch")
 
+    shares = time_share_by_map_size(utils.make_model(name), tensor_batches(data, model.RECIPES[name], batch), 20, device)
+    print("share of a training step by feature-map size:", ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+
     figures = {
         "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "reference_s_per_epoch": reference_epoch_s,
@@ -157,6 +187,7 @@ def main(argv=None) -> dict:
         "speedup": reference_time / time_to_target if reached else None,
         "throughput_ratio": reference_step / ours_step,
         "train_gflops_per_s": gflops,
+        **{f"step_share_{size}": share for size, share in shares.items()},
     }
     if not args.no_tiny:
         figures.update({"tiny_epochs_to_target": tiny_history[-1]["epoch"] if tiny_reached else None,
