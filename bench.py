@@ -100,8 +100,8 @@ def time_share_by_map_size(net, batches, steps: int, device) -> dict[str, float]
     total = sum(e.self_cpu_time_total for e in events)
     shares = defaultdict(float)
     for e in events:
-        # a feature map is a 4-d input with the batch first; weights, grids and scalars count as "other"
-        maps = [shape for shape in e.input_shapes if len(shape) == 4 and shape[0] == len(y)]
+        # a feature map: 4-d, batch first, square (affine grids are N×H×W×2); weights and the rest: "other"
+        maps = [s for s in e.input_shapes if len(s) == 4 and s[0] == len(y) and s[2] == s[3]]
         shares[f"{maps[0][2]}x{maps[0][3]}" if maps else "other"] += e.self_cpu_time_total / total
     return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 

@@ -16,14 +16,14 @@ def test_tensor_batches_are_augmented_batches_of_the_asked_size(mnist):
 
 def test_step_timing_and_flop_count_are_positive(mnist):
     net = utils.make_model("reference")
-    seconds = bench.time_steps(net, bench.tensor_batches(mnist, model.RECIPES["final"], 16), 2, torch.device("cpu"))
+    seconds = bench.time_steps(net, bench.tensor_batches(mnist, model.RECIPES["final"], 32), 2, torch.device("cpu"))
     assert 0 < seconds < 60
     flops = bench.train_flops_per_image(utils.make_model("final"), "cpu")
     assert 5e6 < flops < 5e7  # forward + backward of a 17.8k-parameter net on one 28x28 image
 
 
 def test_time_shares_by_map_size_add_up_and_find_the_28x28_layer(mnist):
-    shares = bench.time_share_by_map_size(utils.make_model("final"), bench.tensor_batches(mnist, model.RECIPES["final"], 16),
+    shares = bench.time_share_by_map_size(utils.make_model("final"), bench.tensor_batches(mnist, model.RECIPES["final"], 32),
                                           2, torch.device("cpu"))
     assert abs(sum(shares.values()) - 1) < 1e-6
     assert {"28x28", "14x14", "7x7"} <= set(shares) <= {"28x28", "14x14", "7x7", "1x1", "other"}  # 1x1: after GAP
