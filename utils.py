@@ -534,14 +534,17 @@ def plot_accuracy_vs_params(models: dict[str, dict], save: str | Path | None = N
         accs = m["final_test_acc"]
         ax.scatter([m["params"]] * len(accs), accs, s=18, alpha=0.6)
         ax.plot(m["params"], sum(accs) / len(accs), "k_", ms=18, mew=2)
-        ax.annotate(f"{name} ({len(accs)} seeds)", (m["params"], max(accs)), textcoords="offset points",
-                    xytext=(0, 6), ha="center", fontsize=8)
+        ax.annotate(f"{name} ({len(accs)} seeds)", (m["params"], min(accs)), textcoords="offset points",
+                    xytext=(0, -13), ha="center", fontsize=8)
     for r in PUBLIC_RESULTS:
         ax.scatter(r["params"], r["test_acc"], marker="x", color="grey", s=40)
-        ax.annotate(r["label"], (r["params"], r["test_acc"]), textcoords="offset points", xytext=(0, -13),
-                    ha="center", fontsize=7, color="grey")
+        right_half = r["params"] > 12_000  # label towards the middle, above the point
+        ax.annotate(r["label"], (r["params"], r["test_acc"]), textcoords="offset points",
+                    xytext=(-7 if right_half else 7, 3), ha="right" if right_half else "left", fontsize=7, color="grey")
     ax.axhline(99.4, color="tab:red", ls="--", lw=1)
+    everything = [a for m in models.values() for a in m["final_test_acc"]] + [r["test_acc"] for r in PUBLIC_RESULTS]
     ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)", xlim=(4_000, 21_000),
+           ylim=(min(everything) - 0.06, max(everything) + 0.03),
            title="Ours (dots: seeds, bar: mean) and public results (×)")
     fig.tight_layout()
     _save(fig, save)
