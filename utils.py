@@ -652,7 +652,7 @@ def readme_results(folder: str | Path = "results") -> str:
         "**The learning log, one iteration per idea** (seed 0):",
         iterations_table(notebook["iterations"]),
         "**Over seeds** (final-epoch test accuracy of every run):",
-        summaries_table(seeds_by_model(folder)),
+        summaries_table(seeds_by_model(folder, notebook)),
     ]
     if (folder / "bench.json").exists():
         parts += ["**Speed** (`make bench BENCH_JSON=results/bench.json`, one run, same machine):",

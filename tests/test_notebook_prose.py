@@ -14,7 +14,7 @@ def markdown_cells():
     return ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown"]
 
 
-def test_each_iteration_analysis_quotes_its_own_final_and_train_accuracy():
+def test_each_iteration_analysis_quotes_its_own_final_accuracy_and_gap():
     results = {r["name"]: r for r in utils.read_json(ROOT / "results" / "notebook.json")["iterations"]}
     analyses = [text for text in markdown_cells() if text.startswith("**Result / Analysis.**")]
     assert len(analyses) == len(ITERATIONS)
