@@ -1,8 +1,9 @@
 """The networks of the learning log, one class per idea, and the recipe that trains each one.
 
 `MODELS[name]` is an architecture and `RECIPES[name]` how to train it: one name reproduces one number
-(`python train.py --model NAME --seed N`). The notebook's last three iterations (GAP, augmentation, LR
-schedule) share the `GapNet` architecture and differ only in their recipes.
+(`python train.py --model NAME --seed N`). Iterations 4-6 (GAP, augmentation, LR schedule) share the `GapNet`
+architecture and differ only in their recipes; iteration 7, the final model, is `FastNet`: GapNet's
+parameters at about half its CPU time per epoch, trained for 9 epochs instead of 15.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Recipe:
     rotate_deg: float = 0.0        # augmentation: ±degrees of rotation per image
     translate: float = 0.0         # ±fraction of the image size to shift per image
     scale: float = 0.0             # ±fraction of zoom per image
+    channels_last: bool = False    # CPU only: NHWC weights and maps (faster for FastNet, slower for GapNet)
 
     def __post_init__(self):
         problems = []
@@ -144,7 +146,7 @@ class DropoutNet(BatchNormNet):
 
 
 class GapNet(nn.Module):
-    """Iteration 4 onward, the final architecture. Global average pooling replaces the 7×7 classifier
+    """Iterations 4-6. Global average pooling replaces the 7×7 classifier
     (7,850 parameters); the parameters it frees buy three 24-channel convolutions at 7×7, which take the
     receptive field past the whole digit. A 1×1 convolution maps channels to the 10 classes before the
     pooling, so the classifier costs 250 parameters."""
@@ -178,6 +180,47 @@ class GapNet(nn.Module):
         x = self.conv5(x)
         x = self.conv6(x)
         x = self.drop3(x)
+        x = self.head(x)
+        x = self.gap(x)
+        return x.flatten(1)
+
+
+class FastNet(nn.Module):
+    """Iteration 7, the final model: GapNet's parameters in fewer operations. The first layer pools before its
+    BatchNorm and ReLU, so those run on 13×13 maps instead of 28×28; it has no padding, because MNIST's
+    4-pixel empty border holds nothing to pad for. Maps are 26 → 13 → 6 instead of 28 → 14 → 7. One dropout,
+    before the classifier, instead of three: dropout masks are drawn per element, and at 14×14 they cost
+    about a tenth of a CPU step."""
+
+    def __init__(self, widths=(8, 16, 16, 24, 24, 24), p: float = 0.05):
+        super().__init__()
+        c1, c2, c3, c4, c5, c6 = widths
+        self.conv1 = nn.Conv2d(1, c1, 3, bias=False)  # 26×26, RF 3
+        self.pool1 = pool()            # 13×13, RF 4
+        self.bn1 = nn.BatchNorm2d(c1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = conv_bn(c1, c2)   # 13×13, RF 8
+        self.conv3 = conv_bn(c2, c3)   # 13×13, RF 12
+        self.pool2 = pool()            # 6×6,   RF 14
+        self.conv4 = conv_bn(c3, c4)   # 6×6,   RF 22
+        self.conv5 = conv_bn(c4, c5)   # 6×6,   RF 30
+        self.conv6 = conv_bn(c5, c6)   # 6×6,   RF 38
+        self.drop = nn.Dropout(p)
+        self.head = nn.Conv2d(c6, 10, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.bn1(x)
+        x = self.relu1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.conv4(x)
+        x = self.conv5(x)
+        x = self.conv6(x)
+        x = self.drop(x)
         x = self.head(x)
         x = self.gap(x)
         return x.flatten(1)
@@ -248,7 +291,8 @@ MODELS: dict[str, type[nn.Module]] = {
     "dropout": DropoutNet,
     "gap": GapNet,
     "augment": GapNet,
-    "final": GapNet,
+    "onecycle": GapNet,
+    "final": FastNet,
     "tiny": TinyNet,
     "accurate": AccurateNet,
     "reference": ReferenceNet,
@@ -265,8 +309,11 @@ RECIPES: dict[str, Recipe] = {
     "dropout": _PLAIN,
     "gap": _PLAIN,
     "augment": replace(_PLAIN, **_AUGMENT),
-    # 15 epochs, not fewer: with 8, every GPU seed ended >= 99.45 % but one CPU seed in five ended at 99.39 %.
-    "final": Recipe(epochs=15, batch_size=128, **_ONECYCLE, **_AUGMENT),
+    # 15 epochs: at 8, GapNet ended at 99.43 / 99.39 / 99.46 / 99.43 / 99.53 % over five CPU seeds.
+    "onecycle": Recipe(epochs=15, batch_size=128, **_ONECYCLE, **_AUGMENT),
+    # 9 epochs: at 8, one CPU seed in eight ended at 99.39 %. FastNet runs an epoch ~1.6x faster than GapNet on
+    # 2 CPU cores (channels_last included); results/final_seed*.json hold its ten seeds.
+    "final": Recipe(epochs=9, batch_size=128, **_ONECYCLE, **_AUGMENT, channels_last=True),
     "tiny": Recipe(epochs=15, batch_size=64, **{**_ONECYCLE, "lr": 0.05},
                    rotate_deg=7.0, translate=0.07, scale=0.07),
     "accurate": Recipe(epochs=19, batch_size=128, **_ONECYCLE, **_AUGMENT),

@@ -257,6 +257,13 @@ def make_model(name: str, seed: int = 0) -> nn.Module:
 # Training
 # ----------------------------------------------------------------------------------------------------
 
+def channels_last_on_cpu(recipe: Recipe, device: torch.device) -> torch.memory_format:
+    """The weights' memory format for `recipe` on `device`. Channels-last weights make the CPU convolutions
+    produce channels-last maps for the whole net; it was measured on the CPU only, so other devices keep the
+    default."""
+    return torch.channels_last if recipe.channels_last and device.type == "cpu" else torch.preserve_format
+
+
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
@@ -335,7 +342,7 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
     MNIST has no separate validation split here: the test set doubles as it, as the assignment defines."""
     seed_everything(seed)
     generator = torch.Generator(device=data.device if data.device.type == "cuda" else "cpu").manual_seed(seed)
-    model.to(data.device)
+    model.to(data.device, memory_format=channels_last_on_cpu(recipe, data.device))
     steps_per_epoch = math.ceil(len(data.train_y) / recipe.batch_size)
     optimizer = make_optimizer(model, recipe)
     scheduler, per_batch = make_scheduler(optimizer, recipe, steps_per_epoch)
@@ -599,8 +606,19 @@ def seed_stats(accuracies: list[float]) -> dict:
 
 def load_seed_results(name: str, folder: str | Path = "results") -> list[dict]:
     """Every complete `train.py --results` file of one model in `folder`, by seed."""
-    runs = [read_json(p) for p in sorted(Path(folder).glob(f"{name}_seed*.json"))]
-    return sorted((r for r in runs if r.get("complete") and not r.get("dry_run")), key=lambda r: r["seed"])
+    import model
+
+    runs = []
+    for path in sorted(Path(folder).glob(f"{name}_seed*.json")):
+        run = read_json(path)
+        if not run.get("complete") or run.get("dry_run"):
+            continue
+        trained_with = {**recipe_dict(Recipe()), **run["recipe"]}  # fields added since then: their defaults
+        if name in model.RECIPES and trained_with != recipe_dict(model.RECIPES[name]):
+            raise ValueError(f"{path} was trained with another recipe than model.RECIPES[{name!r}] has now: "
+                             f"re-run it (make results MODELS={name}) or delete it")
+        runs.append(run)
+    return sorted(runs, key=lambda r: r["seed"])
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -667,14 +685,16 @@ def bench_table(figures: dict) -> str:
 
 
 def seeds_by_model(folder: str | Path = "results", notebook: dict | None = None) -> dict[str, dict]:
-    """{name: {params, epochs, seeds, final_test_acc, seconds_per_epoch}} for final (from the notebook's
-    results, `notebook` or else folder/notebook.json), tiny and accurate (from `train.py --results` files),
-    skipping models with no results."""
-    notebook = notebook or read_json(Path(folder) / "notebook.json")
-    final_seconds = next(r["seconds_per_epoch"] for r in notebook["iterations"] if r["name"] == "final")
-    others = {name: load_seed_results(name, folder) for name in ("tiny", "accurate")}
-    return {"final": {**notebook["consistency"], "seconds_per_epoch": final_seconds},
-            **{name: seed_summary(runs) for name, runs in others.items() if runs}}
+    """{name: {params, epochs, seeds, final_test_acc, seconds_per_epoch}} for final, tiny and accurate from their
+    `train.py --results` files (`make results`), skipping models with none; final falls back to the notebook's
+    seeds (`notebook`, else folder/notebook.json) when it has no files."""
+    runs = {name: load_seed_results(name, folder) for name in ("final", "tiny", "accurate")}
+    summaries = {name: seed_summary(found) for name, found in runs.items() if found}
+    if "final" not in summaries:
+        notebook = notebook or read_json(Path(folder) / "notebook.json")
+        final_seconds = next(r["seconds_per_epoch"] for r in notebook["iterations"] if r["name"] == "final")
+        summaries = {"final": {**notebook["consistency"], "seconds_per_epoch": final_seconds}, **summaries}
+    return summaries
 
 
 def write_readme_results(readme: str | Path = "README.md", folder: str | Path = "results",

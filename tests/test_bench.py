@@ -22,8 +22,9 @@ def test_step_timing_and_flop_count_are_positive(mnist):
     assert 5e6 < flops < 5e7  # forward + backward of a 17.8k-parameter net on one 28x28 image
 
 
-def test_time_shares_by_map_size_add_up_and_find_the_28x28_layer(mnist):
+def test_time_shares_by_map_size_add_up_and_find_each_map_size(mnist):
     shares = bench.time_share_by_map_size(utils.make_model("final"), bench.tensor_batches(mnist, model.RECIPES["final"], 32),
                                           2, torch.device("cpu"))
     assert abs(sum(shares.values()) - 1) < 1e-6
-    assert {"28x28", "14x14", "7x7"} <= set(shares) <= {"28x28", "14x14", "7x7", "1x1", "other"}  # 1x1: after GAP
+    maps = {"26x26", "13x13", "6x6"}  # FastNet: an unpadded first conv, then two pools
+    assert maps <= set(shares) <= maps | {"1x1", "other"}  # 1x1: after GAP

@@ -26,6 +26,12 @@ def test_final_model_meets_the_assignment_budget_and_layers():
     assert model.RECIPES[model.DEFAULT_MODEL].epochs < 20
 
 
+def test_the_final_model_has_gapnets_parameters_on_smaller_maps():
+    fast, gap = model.MODELS["final"](), model.MODELS["onecycle"]()
+    assert utils.count_params(fast) == utils.count_params(gap)
+    assert [p.shape for p in fast.parameters()] == [p.shape for p in gap.parameters()]
+
+
 def test_beyond_the_assignment_budgets():
     assert utils.count_params(model.MODELS["tiny"]()) <= 6_000
     assert model.RECIPES["tiny"].epochs <= 15
@@ -58,7 +64,7 @@ def test_receptive_field_follows_the_layers():
     rows = utils.receptive_field(model.MODELS["final"]())
     by_layer = {r["layer"]: r for r in rows}
     assert [r["rf"] for r in rows[:3]] == [3, 4, 8]  # conv 3x3, pool 2 (+1), conv at jump 2 (+4)
-    assert by_layer["conv5.0"]["rf"] == 30 and by_layer["conv5.0"]["out_size"] == 7
+    assert by_layer["conv5.0"]["rf"] == 30 and by_layer["conv5.0"]["out_size"] == 6  # 26 -> 13 -> 6
     assert rows[-1]["kind"] == "AdaptiveAvgPool2d"
     # A dilated conv widens the field by (k-1)*dilation: the computation must read it from the layer.
     dilated = nn.Sequential(nn.Conv2d(1, 2, 3, padding=2, dilation=2), nn.Conv2d(2, 2, 3, padding=1))

@@ -32,6 +32,17 @@ def test_history_has_every_field(mnist):
         assert 0 <= row["test_acc"] <= 100 and row["lr"] > 0
 
 
+def test_channels_last_applies_on_the_cpu_only_when_the_recipe_asks(mnist):
+    recipe = dataclasses.replace(model.RECIPES["final"], epochs=1)
+    assert recipe.channels_last and not model.RECIPES["onecycle"].channels_last
+    assert utils.channels_last_on_cpu(recipe, torch.device("cuda")) == torch.preserve_format
+    assert utils.channels_last_on_cpu(model.RECIPES["onecycle"], torch.device("cpu")) == torch.preserve_format
+    net = model.MODELS["final"]()
+    utils.fit(net, recipe, small(mnist, 256), progress=False, log=False)
+    assert net.conv2[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not net.conv2[0].weight.is_contiguous()
+
+
 def test_one_epoch_learns(mnist):
     net = model.MODELS["final"]()
     history = utils.fit(net, dataclasses.replace(model.RECIPES["final"], epochs=1), mnist, progress=False)
