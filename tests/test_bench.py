@@ -26,5 +26,5 @@ def test_time_shares_by_map_size_add_up_and_find_each_map_size(mnist):
     shares = bench.time_share_by_map_size(utils.make_model("final"), bench.tensor_batches(mnist, model.RECIPES["final"], 32),
                                           2, torch.device("cpu"))
     assert abs(sum(shares.values()) - 1) < 1e-6
-    maps = {"26x26", "13x13", "6x6"}  # FastNet: an unpadded first conv, then two pools
+    maps = {"28x28", "26x26", "13x13", "6x6"}  # the input (augmentation), an unpadded first conv, two pools
     assert maps <= set(shares) <= maps | {"1x1", "other"}  # 1x1: after GAP
