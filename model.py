@@ -31,7 +31,7 @@ class Recipe:
     rotate_deg: float = 0.0        # augmentation: ±degrees of rotation per image
     translate: float = 0.0         # ±fraction of the image size to shift per image
     scale: float = 0.0             # ±fraction of zoom per image
-    channels_last: bool = False    # CPU only: NHWC weights and maps (faster for FastNet, slower for GapNet)
+    channels_last: bool = False    # CPU only: NHWC weights and maps (faster for FastNet, slower for tiny/accurate)
 
     def __post_init__(self):
         problems = []

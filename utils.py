@@ -670,7 +670,7 @@ def readme_results(folder: str | Path = "results") -> str:
         "**The learning log, one iteration per idea** (seed 0):",
         iterations_table(notebook["iterations"]),
         "**Over seeds** (final-epoch test accuracy of every run):",
-        summaries_table(seeds_by_model(folder, notebook)),
+        summaries_table(seeds_by_model(folder)),
     ]
     if (folder / "bench.json").exists():
         parts += ["**Speed** (`make bench BENCH_JSON=results/bench.json`, one run, same machine):",
@@ -684,17 +684,11 @@ def bench_table(figures: dict) -> str:
     return markdown_table(["figure", "value"], [[key, fmt(value)] for key, value in figures.items()])
 
 
-def seeds_by_model(folder: str | Path = "results", notebook: dict | None = None) -> dict[str, dict]:
+def seeds_by_model(folder: str | Path = "results") -> dict[str, dict]:
     """{name: {params, epochs, seeds, final_test_acc, seconds_per_epoch}} for final, tiny and accurate from their
-    `train.py --results` files (`make results`), skipping models with none; final falls back to the notebook's
-    seeds (`notebook`, else folder/notebook.json) when it has no files."""
+    `train.py --results` files (`make results`), skipping models with none."""
     runs = {name: load_seed_results(name, folder) for name in ("final", "tiny", "accurate")}
-    summaries = {name: seed_summary(found) for name, found in runs.items() if found}
-    if "final" not in summaries:
-        notebook = notebook or read_json(Path(folder) / "notebook.json")
-        final_seconds = next(r["seconds_per_epoch"] for r in notebook["iterations"] if r["name"] == "final")
-        summaries = {"final": {**notebook["consistency"], "seconds_per_epoch": final_seconds}, **summaries}
-    return summaries
+    return {name: seed_summary(found) for name, found in runs.items() if found}
 
 
 def write_readme_results(readme: str | Path = "README.md", folder: str | Path = "results",
