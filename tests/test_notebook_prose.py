@@ -6,7 +6,7 @@ import json
 import utils
 from conftest import ROOT
 
-ITERATIONS = ["baseline", "batchnorm", "dropout", "gap", "augment", "onecycle", "final"]
+ITERATIONS = ["baseline", "batchnorm", "dropout", "gap", "augment", "onecycle", "speed", "final"]
 
 
 def markdown_cells():

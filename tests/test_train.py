@@ -43,6 +43,20 @@ def test_channels_last_applies_on_the_cpu_only_when_the_recipe_asks(mnist):
     assert not net.conv2[0].weight.is_contiguous()
 
 
+def test_weight_average_is_what_gets_tested_and_kept(mnist):
+    data = small(mnist, 20 * 64)
+    recipe = dataclasses.replace(model.RECIPES["tiny"], epochs=1, ema_decay=0.9)
+    raw, averaged = utils.make_model("tiny", 3), utils.make_model("tiny", 3)
+    plain = utils.fit(raw, dataclasses.replace(recipe, ema_decay=0.0), data, seed=3, progress=False, log=False)
+    history = utils.fit(averaged, recipe, data, seed=3, progress=False, log=False)
+    # The same training steps (the average only watches them); a different model is tested and handed back.
+    assert history[0]["train_loss"] == plain[0]["train_loss"]
+    assert not torch.equal(averaged.conv1[0].weight, raw.conv1[0].weight)
+    assert not torch.equal(averaged.conv1[1].running_mean, raw.conv1[1].running_mean)
+    assert history[0]["test_loss"] == pytest.approx(utils.evaluate(averaged, data.test_x, data.test_y)["loss"])
+    assert history[0]["test_loss"] != plain[0]["test_loss"]
+
+
 def test_one_epoch_learns(mnist):
     net = model.MODELS["final"]()
     history = utils.fit(net, dataclasses.replace(model.RECIPES["final"], epochs=1), mnist, progress=False)
