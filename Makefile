@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 SEEDS  ?= 0 1 2 3 4
 MODELS ?= tiny accurate
 
-.PHONY: install train test test-fast notebook bench results readme clean
+.PHONY: install train test test-fast notebook prose bench results readme clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test-fast: $(STAMP)  ## unit tests only (seconds)
 
 notebook: $(STAMP)  ## execute the notebook top to bottom in full mode and store its outputs (tens of minutes)
 	$(BIN)/python -m jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 S6_MNIST.ipynb
+	$(BIN)/python tests/notebook_prose.py
+
+prose: $(STAMP)  ## rewrite the notebook's analysis prose from results/ (after `make bench` or `make results`)
+	$(BIN)/python tests/notebook_prose.py
 
 results: $(STAMP)  ## every seed of each model in MODELS (results/<model>_seed<N>.json; the README table and plot)
 	for m in $(MODELS); do for s in $(SEEDS); do \

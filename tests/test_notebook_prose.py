@@ -1,12 +1,14 @@
 """The notebook's written analysis quotes numbers; they must be the numbers in its results files.
-(The prose is written from results/notebook.json and results/bench.json after a full run: this fails when a new
-run changes a result and the prose still quotes the old one.)"""
+(tests/notebook_prose.py writes the prose from results/ after a full run, `make notebook` or `make prose`: this
+fails when a new run changes a result and the prose still quotes the old one.)"""
 import json
 
+import pytest
+
+import notebook_prose
 import utils
 from conftest import ROOT
-
-ITERATIONS = ["baseline", "batchnorm", "dropout", "gap", "augment", "onecycle", "speed", "final"]
+from notebook_prose import ITERATIONS
 
 
 def markdown_cells():
@@ -31,3 +33,25 @@ def test_what_we_learned_quotes_the_seeds_and_the_bench():
         assert f"{consistency[key]:.2f} %" in learned, key
     assert f"{bench['speedup']:.1f}× longer" in learned
     assert f"{bench['time_to_target_s']:.0f} s after" in learned
+
+
+def test_the_prose_is_exactly_what_the_results_files_write():
+    notebook = json.loads((ROOT / "S6_MNIST.ipynb").read_text())
+    expected = notebook_prose.prose()
+    for cell, name in zip(notebook_prose.prose_cells(notebook), ITERATIONS + ["learned"]):
+        assert cell["source"] == expected[name], f"{name}: run `make prose` to rewrite it from results/"
+
+
+def test_the_prose_writer_rewrites_stale_text_and_says_when_a_cell_is_missing(tmp_path):
+    notebook = json.loads((ROOT / "S6_MNIST.ipynb").read_text())
+    cells = notebook_prose.prose_cells(notebook)
+    cells[0]["source"] = notebook_prose.ANALYSIS + "It learns: 12.34 % on the last epoch."
+    stale = tmp_path / "stale.ipynb"
+    stale.write_text(json.dumps(notebook))
+    notebook_prose.write(stale)
+    rewritten = notebook_prose.prose_cells(json.loads(stale.read_text()))
+    assert rewritten[0]["source"] == notebook_prose.prose()["baseline"]
+    notebook["cells"].remove(cells[-1])
+    stale.write_text(json.dumps(notebook))
+    with pytest.raises(ValueError, match="What we learned"):
+        notebook_prose.write(stale)
