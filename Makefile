@@ -27,7 +27,7 @@ test-fast: $(STAMP)  ## unit tests only (seconds)
 
 notebook: $(STAMP)  ## execute the notebook top to bottom in full mode and store its outputs (tens of minutes)
 	$(BIN)/python -m jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 S6_MNIST.ipynb
-	$(BIN)/python tests/notebook_prose.py
+	$(MAKE) prose
 
 prose: $(STAMP)  ## rewrite the notebook's analysis prose from results/ (after `make bench` or `make results`)
 	$(BIN)/python tests/notebook_prose.py
