@@ -263,11 +263,45 @@ class TinyNet(nn.Module):
         return x.flatten(1)
 
 
-class AccurateNet(GapNet):
-    """GapNet widened to just under 20,000 parameters, trained for 19 epochs."""
+class AccurateNet(nn.Module):
+    """Just under 20,000 parameters, trained for 19 epochs. GapNet sees the 28×28 image through one
+    8-channel convolution before it pools; this net looks twice (8 then 12 channels, receptive field 5),
+    so strokes are described before three pixels in four are pooled away. The extra convolution runs at
+    full resolution, so a step costs about a third more CPU time than GapNet at these widths."""
 
-    def __init__(self):
-        super().__init__(widths=(10, 16, 20, 24, 24, 24))
+    def __init__(self, p: float = 0.05):
+        super().__init__()
+        self.conv1 = conv_bn(1, 8)     # 28×28, RF 3
+        self.conv2 = conv_bn(8, 12)    # 28×28, RF 5
+        self.pool1 = pool()            # 14×14, RF 6
+        self.drop1 = nn.Dropout(p)
+        self.conv3 = conv_bn(12, 16)   # 14×14, RF 10
+        self.conv4 = conv_bn(16, 16)   # 14×14, RF 14
+        self.pool2 = pool()            # 7×7,   RF 16
+        self.drop2 = nn.Dropout(p)
+        self.conv5 = conv_bn(16, 24)   # 7×7,   RF 24
+        self.conv6 = conv_bn(24, 24)   # 7×7,   RF 32
+        self.conv7 = conv_bn(24, 24)   # 7×7,   RF 40
+        self.drop3 = nn.Dropout(p)
+        self.head = nn.Conv2d(24, 10, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.conv2(x)
+        x = self.pool1(x)
+        x = self.drop1(x)
+        x = self.conv3(x)
+        x = self.conv4(x)
+        x = self.pool2(x)
+        x = self.drop2(x)
+        x = self.conv5(x)
+        x = self.conv6(x)
+        x = self.conv7(x)
+        x = self.drop3(x)
+        x = self.head(x)
+        x = self.gap(x)
+        return x.flatten(1)
 
 
 class ReferenceNet(nn.Module):
