@@ -267,7 +267,7 @@ class AccurateNet(nn.Module):
     """Just under 20,000 parameters, trained for 19 epochs. GapNet sees the 28×28 image through one
     8-channel convolution before it pools; this net looks twice (8 then 12 channels, receptive field 5),
     so strokes are described before three pixels in four are pooled away. The extra convolution runs at
-    full resolution, so a step costs about a third more CPU time than GapNet at these widths."""
+    full resolution, which makes this the slowest of our own nets per epoch (the README's s/epoch column)."""
 
     def __init__(self, p: float = 0.05):
         super().__init__()
