@@ -32,7 +32,7 @@ class Recipe:
     rotate_deg: float = 0.0        # augmentation: ±degrees of rotation per image
     translate: float = 0.0         # ±fraction of the image size to shift per image
     scale: float = 0.0             # ±fraction of zoom per image
-    channels_last: bool = False    # CPU only: NHWC weights and maps (faster for FastNet, slower for tiny/accurate)
+    channels_last: bool = False    # CPU only: NHWC weights and maps (FastNet's CPU step is faster with it)
     ema_decay: float = 0.0         # > 0: evaluate (and keep) a moving average of the weights, updated every step
 
     def __post_init__(self):
