@@ -49,6 +49,8 @@ def prose(folder: Path = ROOT / "results") -> dict[str, str]:
     change = au["final_test_acc"] - gp["final_test_acc"]
     aug_change = "about the same" if abs(change) < 0.1 else f"{abs(change):.2f} points {'higher' if change > 0 else 'lower'}"
     constant_lr = "–".join(f"{v:.2f}" for v in sorted((gp["final_test_acc"], au["final_test_acc"]))) + " %"
+    constant = [b, bn, d, gp, au]
+    peaked_early = sum(r["best_test_acc"] > r["final_test_acc"] for r in constant)
     final_best = (" — which is why the final epoch, not a lucky one, is the best" if oc["final_test_acc"] >= oc["best_test_acc"]
                   else f" (best epoch {oc['best_test_acc']:.2f} %, but the last is what we report)")
     oc_total, sp_total = oc["seconds_per_epoch"] * oc["epochs"], sp["seconds_per_epoch"] * sp["epochs"]
@@ -125,8 +127,9 @@ consistency section below re-trains five of them here.""",
 - **Smaller and more accurate are harder than the assignment.** `tiny` ({tiny['params']:,} parameters) ended between
   {f(tiny['min'])} and {f(tiny['max'])} over its seeds, and `accurate` ({acc['params']:,}) at a mean of {f(acc['mean'])}:
   {goals}
-- **Judge the last epoch, over several seeds.** The constant-LR iterations have a best epoch above their final one;
-  only an annealed schedule makes the final epoch the one to report.""",
+- **Judge the last epoch, over several seeds.** {peaked_early} of the {len(constant)} constant-LR iterations had a best
+  epoch above their final one ({", ".join(r['name'] for r in constant if r['best_test_acc'] > r['final_test_acc'])}); only an annealed
+  schedule makes the final epoch the one to report.""",
     }
     return {name: (ANALYSIS + value.replace("\n", " ") if name != "learned" else LEARNED + value)
             for name, value in text.items()}
