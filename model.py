@@ -235,29 +235,32 @@ class FastNet(nn.Module):
 # ----------------------------------------------------------------------------------------------------
 
 class TinyNet(nn.Module):
-    """Under 6,000 parameters: GapNet's layout with 8-12 channels and no dropout (a net this small
-    under-fits; dropout only slows it down)."""
+    """Under 6,000 parameters: AccurateNet's idea at a third of its width (6-16 channels), with no dropout (a net
+    this small under-fits, so dropout only slows it down). Like AccurateNet it looks at the 28×28 image twice
+    before the first pool."""
 
     def __init__(self):
         super().__init__()
-        self.conv1 = conv_bn(1, 8)     # 28×28
-        self.pool1 = pool()            # 14×14
-        self.conv2 = conv_bn(8, 12)
-        self.conv3 = conv_bn(12, 12)
-        self.pool2 = pool()            # 7×7
-        self.conv4 = conv_bn(12, 16)
-        self.conv5 = conv_bn(16, 12)
-        self.head = nn.Conv2d(12, 10, 1)
+        self.conv1 = conv_bn(1, 6)     # 28×28, RF 3
+        self.conv2 = conv_bn(6, 8)     # 28×28, RF 5
+        self.pool1 = pool()            # 14×14, RF 6
+        self.conv3 = conv_bn(8, 12)    # 14×14, RF 10
+        self.conv4 = conv_bn(12, 12)   # 14×14, RF 14
+        self.pool2 = pool()            # 7×7,   RF 16
+        self.conv5 = conv_bn(12, 16)   # 7×7,   RF 24
+        self.conv6 = conv_bn(16, 9)    # 7×7,   RF 32
+        self.head = nn.Conv2d(9, 10, 1)
         self.gap = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x):
         x = self.conv1(x)
-        x = self.pool1(x)
         x = self.conv2(x)
+        x = self.pool1(x)
         x = self.conv3(x)
-        x = self.pool2(x)
         x = self.conv4(x)
+        x = self.pool2(x)
         x = self.conv5(x)
+        x = self.conv6(x)
         x = self.head(x)
         x = self.gap(x)
         return x.flatten(1)
@@ -356,8 +359,9 @@ RECIPES: dict[str, Recipe] = {
     # The same training; what is tested is the average of the weights over the last ~200 steps (1 / (1 - 0.995)).
     # Every seed's final epoch: results/final_seed*.json; the first epoch at 99.40 %: results/notebook.json.
     "final": replace(_SPEED, ema_decay=0.995),
-    "tiny": Recipe(epochs=15, batch_size=64, **{**_ONECYCLE, "lr": 0.05},
-                   rotate_deg=7.0, translate=0.07, scale=0.07),
+    # Milder augmentation than the others': at ±10° / 10 % this net ended at 99.30 %, at ±7° / 7 % at 99.39 % (seed 0,
+    # batch 64, LR 0.05; batch 128 at LR 0.1 then gave 99.41 % and shorter epochs).
+    "tiny": Recipe(epochs=15, batch_size=128, **_ONECYCLE, rotate_deg=7.0, translate=0.07, scale=0.07),
     "accurate": Recipe(epochs=19, batch_size=128, **_ONECYCLE, **_AUGMENT),
     # As the public reference trains it: Adam 1e-3, StepLR(15, 0.5). bench.py feeds it PIL-augmented batches.
     "reference": Recipe(epochs=15, batch_size=128, optimizer="adam", lr=1e-3, schedule="step", step_size=15,
