@@ -57,17 +57,33 @@ def prose(folder: Path = ROOT / "results") -> dict[str, str]:
     ema_cost = (f"Its epochs took {fi['seconds_per_epoch']:.1f} s against {sp['seconds_per_epoch']:.1f} s: the update costs less than this machine's "
                 "run-to-run swing." if abs(fi['seconds_per_epoch'] - sp['seconds_per_epoch']) < 0.3 else
                 f"The update made an epoch take {fi['seconds_per_epoch']:.1f} s instead of {sp['seconds_per_epoch']:.1f} s.")
+    # The baseline and BatchNorm paragraphs describe their epochs: checked here, so that a new run cannot
+    # leave them describing curves it no longer draws.
+    b_hist, bn_hist = b["history"], bn["history"]
+    b_lowest = min(b_hist, key=lambda r: r["test_loss"])
+    b_train_losses = [r["train_loss"] for r in b_hist]
+    if b_lowest is b_hist[-1] or b_train_losses != sorted(b_train_losses, reverse=True):
+        raise ValueError("the baseline paragraph says its test loss bottoms out before the last epoch while the "
+                         "training loss falls every epoch, and results/notebook.json disagrees: rewrite it")
+    if bn_hist[0]["train_acc"] <= b_hist[0]["train_acc"] or bn["final_train_acc"] < max(r["final_train_acc"] for r in it.values()):
+        raise ValueError("the BatchNorm paragraph says it learns faster in its first epoch than the baseline and fits "
+                         "the training set best of all, and results/notebook.json disagrees: rewrite it")
+    if d["final_test_acc"] <= max(b["final_test_acc"], bn["final_test_acc"]) or gp["final_test_acc"] > d["final_test_acc"]:
+        raise ValueError("the dropout paragraph says it is the highest so far and the GAP one that GapNet is no better, "
+                         "and results/notebook.json disagrees: rewrite them")
     fin_first = [next(r["epoch"] for r in utils.read_json(folder / f"final_seed{s}.json")["history"] if r["test_acc"] >= 99.40)
                  for s in fin["seeds"]]
     shares = sorted(((k[len("step_share_"):], v) for k, v in bench.items() if k.startswith("step_share_") and k != "step_share_other"),
                     key=lambda kv: -int(kv[0].split("x")[0]))
     text = {
     "baseline": f"""It learns: {f(b['final_test_acc'])} on the last epoch (best {f(b['best_test_acc'])}), with
-{b['params']:,} parameters. Training accuracy ends {g(b['gap'])} points above test accuracy and the test loss stops
-falling after the middle epochs while the training loss keeps falling: the start of over-fitting. Without
-normalisation the first epoch is the slowest of all iterations to get going. Next: BatchNorm.""",
+{b['params']:,} parameters. Training accuracy ends {g(b['gap'])} points above test accuracy, and the test loss is
+lowest at epoch {b_lowest['epoch']} ({b_lowest['test_loss']:.4f}) and ends at {b_hist[-1]['test_loss']:.4f}, while the training loss
+falls every epoch, to {b_hist[-1]['train_loss']:.4f}: the start of over-fitting. Without normalisation the first epoch
+ends at only {f(b_hist[0]['train_acc'])} training accuracy. Next: BatchNorm.""",
     "batchnorm": f"""BatchNorm lifts the final test accuracy from {f(b['final_test_acc'])} to {f(bn['final_test_acc'])} for 56
-more parameters, and the network trains faster from the first epoch on. It now fits the training set best of
+more parameters, and the network learns faster from the start: {f(bn_hist[0]['train_acc'])} training accuracy after the
+first epoch, against {f(b_hist[0]['train_acc'])}. It now fits the training set best of
 all ({f(bn['final_train_acc'])}), and the train–test gap is {g(bn['gap'])} points: the capacity is there, and
 the next step is to stop it memorising. Next: dropout.""",
     "dropout": f"""Dropout closes the gap: training accuracy ({f(d['final_train_acc'])}) is now at or below test accuracy
