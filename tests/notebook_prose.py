@@ -19,6 +19,13 @@ LEARNED = "## What we learned\n\n"
 NOTEBOOK = ROOT / "S6_MNIST.ipynb"
 
 
+def require(holds: bool, claim: str) -> None:
+    """The prose states `claim` in words; refuse to write it when a new run makes it false."""
+    if not holds:
+        raise ValueError(f"the prose says {claim}, and the results files disagree: rewrite that text in "
+                         "tests/notebook_prose.py before regenerating")
+
+
 def prose(folder: Path = ROOT / "results") -> dict[str, str]:
     """The text of each analysis cell, by iteration name, plus "learned", from the results files in `folder`."""
     res = utils.read_json(folder / "notebook.json")
@@ -29,9 +36,7 @@ def prose(folder: Path = ROOT / "results") -> dict[str, str]:
     tracks = utils.seeds_by_model(folder)
     tiny = {**tracks["tiny"], **utils.seed_stats(tracks["tiny"]["final_test_acc"])}
     fin = {**tracks["final"], **utils.seed_stats(tracks["final"]["final_test_acc"])}
-    if min(fin["final_test_acc"]) < 99.40:
-        raise ValueError("the prose claims every final seed >= 99.40 %, and a results/final_seed*.json is below: "
-                         "rewrite the 'Speed comes from...' bullet before regenerating")
+    require(min(fin["final_test_acc"]) >= 99.40, "every final seed >= 99.40 % ('Speed comes from...')")
     acc = {**tracks["accurate"], **utils.seed_stats(tracks["accurate"]["final_test_acc"])}
     f = lambda v: f"{v:.2f} %"  # noqa: E731
     g = lambda v: f"{v:+.2f}"  # noqa: E731
@@ -43,9 +48,8 @@ def prose(folder: Path = ROOT / "results") -> dict[str, str]:
              f"{tiny_goal} is met, but {acc_goal} is not. {spread}" if tiny_met else
              f"{acc_goal} is met, but {tiny_goal} is not. {spread}" if acc_met else
              f"{tiny_goal} is not met, nor is {acc_goal}. {spread}")
-    if max(gp["final_test_acc"], au["final_test_acc"]) >= 99.40:
-        raise ValueError("the prose says the constant-LR iterations stay below 99.4 %, and results/notebook.json has "
-                         "gap or augment at or above it: rewrite the augment and schedule text before regenerating")
+    require(max(gp["final_test_acc"], au["final_test_acc"]) < 99.40,
+            "gap and augment, at a constant LR, stay below 99.4 % (the augment analysis, the schedule bullet)")
     change = au["final_test_acc"] - gp["final_test_acc"]
     aug_change = "about the same" if abs(change) < 0.1 else f"{abs(change):.2f} points {'higher' if change > 0 else 'lower'}"
     constant_lr = "–".join(f"{v:.2f}" for v in sorted((gp["final_test_acc"], au["final_test_acc"]))) + " %"
@@ -57,20 +61,15 @@ def prose(folder: Path = ROOT / "results") -> dict[str, str]:
     ema_cost = (f"Its epochs took {fi['seconds_per_epoch']:.1f} s against {sp['seconds_per_epoch']:.1f} s: the update costs less than this machine's "
                 "run-to-run swing." if abs(fi['seconds_per_epoch'] - sp['seconds_per_epoch']) < 0.3 else
                 f"The update made an epoch take {fi['seconds_per_epoch']:.1f} s instead of {sp['seconds_per_epoch']:.1f} s.")
-    # The baseline and BatchNorm paragraphs describe their epochs: checked here, so that a new run cannot
-    # leave them describing curves it no longer draws.
     b_hist, bn_hist = b["history"], bn["history"]
     b_lowest = min(b_hist, key=lambda r: r["test_loss"])
     b_train_losses = [r["train_loss"] for r in b_hist]
-    if b_lowest is b_hist[-1] or b_train_losses != sorted(b_train_losses, reverse=True):
-        raise ValueError("the baseline paragraph says its test loss bottoms out before the last epoch while the "
-                         "training loss falls every epoch, and results/notebook.json disagrees: rewrite it")
-    if bn_hist[0]["train_acc"] <= b_hist[0]["train_acc"] or bn["final_train_acc"] < max(r["final_train_acc"] for r in it.values()):
-        raise ValueError("the BatchNorm paragraph says it learns faster in its first epoch than the baseline and fits "
-                         "the training set best of all, and results/notebook.json disagrees: rewrite it")
-    if d["final_test_acc"] <= max(b["final_test_acc"], bn["final_test_acc"]) or gp["final_test_acc"] > d["final_test_acc"]:
-        raise ValueError("the dropout paragraph says it is the highest so far and the GAP one that GapNet is no better, "
-                         "and results/notebook.json disagrees: rewrite them")
+    require(b_lowest is not b_hist[-1] and b_train_losses == sorted(b_train_losses, reverse=True),
+            "the baseline's test loss bottoms out before its last epoch while its training loss falls every epoch")
+    require(bn_hist[0]["train_acc"] > b_hist[0]["train_acc"], "BatchNorm's first epoch beats the baseline's")
+    require(bn["final_train_acc"] >= max(r["final_train_acc"] for r in it.values()), "BatchNorm fits the training set best of all")
+    require(d["final_test_acc"] > max(b["final_test_acc"], bn["final_test_acc"]), "dropout is the highest test accuracy so far")
+    require(gp["final_test_acc"] <= d["final_test_acc"], "GapNet at a constant LR is no better than dropout")
     fin_first = [next(r["epoch"] for r in utils.read_json(folder / f"final_seed{s}.json")["history"] if r["test_acc"] >= 99.40)
                  for s in fin["seeds"]]
     shares = sorted(((k[len("step_share_"):], v) for k, v in bench.items() if k.startswith("step_share_") and k != "step_share_other"),

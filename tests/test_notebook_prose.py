@@ -55,3 +55,14 @@ def test_the_prose_writer_rewrites_stale_text_and_says_when_a_cell_is_missing(tm
     stale.write_text(json.dumps(notebook))
     with pytest.raises(ValueError, match="What we learned"):
         notebook_prose.write(stale)
+
+
+def test_the_prose_writer_refuses_a_claim_the_results_no_longer_support(tmp_path):
+    for path in (ROOT / "results").glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    results = utils.read_json(tmp_path / "notebook.json")
+    baseline = results["iterations"][0]
+    baseline["history"][-1]["train_loss"] = baseline["history"][0]["train_loss"] + 1  # the training loss rises at the end
+    utils.write_json(tmp_path / "notebook.json", results)
+    with pytest.raises(ValueError, match="training loss falls every epoch"):
+        notebook_prose.prose(tmp_path)
