@@ -361,7 +361,9 @@ RECIPES: dict[str, Recipe] = {
     # Milder augmentation than the others': at ±10° / 10 % this net ended at 99.30 %, at ±7° / 7 % at 99.39 % (seed 0,
     # batch 64, LR 0.05; batch 128 at LR 0.1 then gave 99.41 % and shorter epochs).
     "tiny": Recipe(epochs=15, batch_size=128, **_ONECYCLE, rotate_deg=7.0, translate=0.07, scale=0.07),
-    "accurate": Recipe(epochs=19, batch_size=128, **_ONECYCLE, **_AUGMENT),
+    # A shorter warm-up (15 % of the steps, not 25 %) leaves a longer anneal: with 0.25 the same five seeds averaged
+    # 99.59 % (99.55-99.64), with 0.15 they average above 99.60 % (results/accurate_seed*.json).
+    "accurate": Recipe(epochs=19, batch_size=128, **_ONECYCLE, **_AUGMENT, pct_start=0.15),
     # As the public reference trains it: Adam 1e-3, StepLR(15, 0.5). bench.py feeds it PIL-augmented batches.
     "reference": Recipe(epochs=15, batch_size=128, optimizer="adam", lr=1e-3, schedule="step", step_size=15,
                         gamma=0.5),
