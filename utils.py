@@ -368,8 +368,9 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
     history = []
     for epoch in range(1, recipe.epochs + 1):
         started = time.perf_counter()
-        train = train_epoch(model, data, recipe, optimizer, scheduler, per_batch, generator,
-                            progress=f"epoch {epoch}/{recipe.epochs}" if progress else None, average=average)
+        train = train_epoch(model, data, recipe_for_epoch(recipe, epoch), optimizer, scheduler, per_batch,
+                            generator, progress=f"epoch {epoch}/{recipe.epochs}" if progress else None,
+                            average=average)
         test = evaluate(evaluated, data.test_x, data.test_y)
         history.append({
             "epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
@@ -383,6 +384,13 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
     if average is not None:  # the caller keeps the weights that were tested
         model.load_state_dict(average.module.state_dict())
     return history
+
+
+def recipe_for_epoch(recipe: Recipe, epoch: int) -> Recipe:
+    """The recipe as epoch `epoch` (from 1) trains with: augmentation off in the last `clean_epochs`."""
+    if epoch <= recipe.epochs - recipe.clean_epochs:
+        return recipe
+    return replace(recipe, rotate_deg=0.0, translate=0.0, scale=0.0)
 
 
 def format_epoch(row: dict) -> str:

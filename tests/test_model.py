@@ -45,6 +45,7 @@ def test_beyond_the_assignment_budgets():
     (dict(epochs=0), "epochs"), (dict(batch_size=0), "batch size"), (dict(lr=0.0), "learning rate"),
     (dict(optimizer="rmsprop"), "optimizer"), (dict(schedule="cosine"), "schedule"),
     (dict(ema_decay=1.0), "ema_decay"), (dict(ema_decay=-0.1), "ema_decay"),
+    (dict(clean_epochs=-1), "clean_epochs"), (dict(clean_epochs=1.5), "clean_epochs"),
 ])
 def test_recipe_rejects_nonsense(bad, message):
     with pytest.raises(ValueError, match=message):

@@ -57,6 +57,23 @@ def test_weight_average_is_what_gets_tested_and_kept(mnist):
     assert history[0]["test_loss"] != plain[0]["test_loss"]
 
 
+def test_clean_epochs_train_the_last_epochs_without_augmentation(mnist, monkeypatch):
+    history, strengths = [], []  # strengths: (epoch, rotation, shift, zoom) of every batch
+    augment = utils.augment
+
+    def recording_augment(x, rotate_deg, translate, scale, generator=None):
+        strengths.append((len(history) + 1, rotate_deg, translate, scale))
+        return augment(x, rotate_deg, translate, scale, generator)
+
+    monkeypatch.setattr(utils, "augment", recording_augment)
+    recipe = dataclasses.replace(model.RECIPES["tiny"], epochs=3, clean_epochs=1)
+    utils.fit(model.MODELS["tiny"](), recipe, small(mnist, 256), progress=False, log=False,
+              on_epoch=lambda h: history.append(h[-1]))
+    by_epoch = {epoch: {s[1:] for s in strengths if s[0] == epoch} for epoch in (1, 2, 3)}
+    assert by_epoch[1] == by_epoch[2] == {(recipe.rotate_deg, recipe.translate, recipe.scale)}
+    assert by_epoch[3] == {(0.0, 0.0, 0.0)}
+
+
 def test_one_epoch_learns(mnist):
     net = model.MODELS["final"]()
     history = utils.fit(net, dataclasses.replace(model.RECIPES["final"], epochs=1), mnist, progress=False)
