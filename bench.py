@@ -1,13 +1,15 @@
 """Time to 99.4 % on this machine, against the typical public solution, measured side by side in one run.
 
-    python bench.py [--json PATH] [--steps N] [--device cpu] [--no-tiny]      (or: make bench BENCH_JSON=PATH)
+    python bench.py [--json PATH] [--steps N] [--repeats N] [--device cpu] [--no-tiny]  (or: make bench BENCH_JSON=PATH)
 
 - reference: the 19,114-parameter public net (model.ReferenceNet) fed by per-image PIL transforms in a
   DataLoader, as it is usually trained; it first reaches 99.4 % at epoch 15, so its time to target is taken as
-  15 × its measured seconds per epoch (measured over --steps steps, not a whole epoch).
+  15 × its measured seconds per epoch (the median of --repeats timings over --steps steps, not a whole epoch).
 - ours: wall-clock seconds from process start to the first epoch at >= 99.40 % for the default recipe, which
   runs first; `tiny` runs next and is charged the same start-up (imports, data) plus its own training time.
-- throughput_ratio: training images/s of our tensor pipeline over the PIL pipeline's, same net, same batch.
+- throughput_ratio: training images/s of our tensor pipeline over the PIL pipeline's, same net, same batch: the
+  two are timed in turn --repeats times and the medians compared; _min and _max are the ratios of single rounds
+  (one round's PIL timing moved by up to ±10 % from the next here, so one round's ratio is not enough).
 - gflops: achieved training GFLOP/s of the default model (torch.utils.flop_counter).
 - step_share_<H>x<W>: share of the default model's training step (profiled) spent on H×W feature maps.
 """
@@ -20,6 +22,7 @@ PROCESS_START = time.perf_counter()
 import argparse
 import math
 import os
+import statistics
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +72,17 @@ def time_steps(net, batches, steps: int, device) -> float:
         loss.backward()
         optimizer.step()
     return (time.perf_counter() - started) / steps
+
+
+def time_pipelines(data: utils.MNISTData, recipe: model.Recipe, data_dir: str, batch_size: int, steps: int,
+                   repeats: int, device) -> tuple[list[float], list[float]]:
+    """Seconds per step of the reference net fed by our tensor pipeline and by the PIL pipeline, timed in turn
+    `repeats` times. Ours first in each round: the PIL loader's workers are shut down when its iterator goes."""
+    ours, pil = [], []
+    for _ in range(repeats):
+        ours.append(time_steps(utils.make_model("reference"), tensor_batches(data, recipe, batch_size), steps, device))
+        pil.append(time_steps(utils.make_model("reference"), iter(pil_loader(data_dir, batch_size)), steps, device))
+    return ours, pil
 
 
 def tensor_batches(data: utils.MNISTData, recipe: model.Recipe, batch_size: int):
@@ -128,7 +142,8 @@ def train_to_target(name: str, data: utils.MNISTData) -> tuple[list[dict], int |
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--steps", type=int, default=100, help="timed steps per pipeline")
+    p.add_argument("--steps", type=int, default=100, help="timed steps per pipeline and round")
+    p.add_argument("--repeats", type=int, default=3, help="rounds of timing both pipelines (the median is kept)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--no-tiny", action="store_true", help="skip the tiny model's time to target (minutes)")
@@ -136,6 +151,8 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be >= 1")
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
 
     device = utils.pick_device(args.device)
     data = utils.load_mnist(args.data_dir, device)
@@ -157,15 +174,15 @@ def main(argv=None) -> dict:
 
     batch = model.RECIPES["reference"].batch_size
     steps_per_epoch = math.ceil(len(data.train_y) / batch)
-    # Ours first: the PIL pipeline's worker processes finish their prefetched batches after its timing stops,
-    # and would steal cores from whatever is timed next.
-    ours_step = time_steps(utils.make_model("reference"), tensor_batches(data, model.RECIPES[name], batch),
-                           args.steps, device)
-    reference_step = time_steps(utils.make_model("reference"), iter(pil_loader(args.data_dir, batch)), args.steps, device)
+    ours_steps, reference_steps = time_pipelines(data, model.RECIPES[name], args.data_dir, batch, args.steps,
+                                                 args.repeats, device)
+    ours_step, reference_step = statistics.median(ours_steps), statistics.median(reference_steps)
+    round_ratios = [r / o for o, r in zip(ours_steps, reference_steps)]
     reference_epoch_s = reference_step * steps_per_epoch
     reference_time = REFERENCE_EPOCHS_TO_TARGET * reference_epoch_s
     print(f"reference net, PIL DataLoader:   {reference_step * 1e3:6.1f} ms/step = {reference_epoch_s:5.1f} s/epoch")
     print(f"reference net, tensor pipeline:  {ours_step * 1e3:6.1f} ms/step = {ours_step * steps_per_epoch:5.1f} s/epoch")
+    print("throughput ratio of each round:", " ".join(f"{r:.2f}" for r in round_ratios))
 
     profiled = utils.make_model(name).to(memory_format=utils.channels_last_on_cpu(model.RECIPES[name], device))  # as fit() trains it
     shares = time_share_by_map_size(profiled, tensor_batches(data, model.RECIPES[name], batch), 20, device)
@@ -180,6 +197,7 @@ def main(argv=None) -> dict:
         "time_to_target_s": time_to_target,
         "speedup": reference_time / time_to_target if time_to_target else None,
         "throughput_ratio": reference_step / ours_step,
+        "throughput_ratio_min": min(round_ratios), "throughput_ratio_max": max(round_ratios),
         "train_gflops_per_s": gflops,
         **{f"step_share_{size}": share for size, share in shares.items()},
     }

@@ -1,4 +1,5 @@
 """bench.py's parts on a few steps: the figures it prints are only as good as these."""
+import pytest
 import torch
 
 import bench
@@ -28,3 +29,24 @@ def test_time_shares_by_map_size_add_up_and_find_each_map_size(mnist):
     assert abs(sum(shares.values()) - 1) < 1e-6
     maps = {"28x28", "26x26", "13x13", "6x6"}  # the input (augmentation), an unpadded first conv, two pools
     assert maps <= set(shares) <= maps | {"1x1", "other"}  # 1x1: after GAP
+
+
+def test_pipelines_are_timed_in_turn_each_round(mnist, monkeypatch):
+    timed = []  # the pipeline each timing was fed, in order
+
+    def fake_time_steps(net, batches, steps, device):
+        timed.append(next(iter(batches)))
+        return len(timed) / 10
+
+    monkeypatch.setattr(bench, "tensor_batches", lambda data, recipe, batch_size: iter(["ours"]))
+    monkeypatch.setattr(bench, "pil_loader", lambda data_dir, batch_size: ["pil"])
+    monkeypatch.setattr(bench, "time_steps", fake_time_steps)
+    ours, pil = bench.time_pipelines(mnist, model.RECIPES["final"], "data", 32, 2, 3, torch.device("cpu"))
+    assert timed == ["ours", "pil"] * 3
+    assert ours == [0.1, 0.3, 0.5] and pil == [0.2, 0.4, 0.6]
+
+
+def test_nonsense_repeats_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--repeats", "0"])
+    assert "--repeats must be >= 1" in capsys.readouterr().err
