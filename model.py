@@ -241,8 +241,8 @@ class TinyNet(nn.Module):
     """Under 6,000 parameters, under a third of AccurateNet's: the same idea (look at the 28×28 image twice before
     the first pool) at 6-14 channels, and no dropout (a net this small under-fits: its clean training accuracy ends
     level with its test accuracy). Its classifier sits between the baseline's and GapNet's: GAP weighs the 49
-    positions of the 7×7 map equally, the baseline's 7×7 head gave every class its own 7×7 kernel per channel
-    (7,840 parameters); here one depthwise 7×7 kernel per channel learns where on the map to look (441)."""
+    positions of the 7×7 map equally; the baseline's 7×7 head gave every class its own 7×7 kernel per channel
+    (7,850 parameters); here one depthwise 7×7 kernel per channel learns where on the map to look (441)."""
 
     def __init__(self):
         super().__init__()
