@@ -31,19 +31,23 @@ def test_time_shares_by_map_size_add_up_and_find_each_map_size(mnist):
     assert maps <= set(shares) <= maps | {"1x1", "other"}  # 1x1: after GAP
 
 
-def test_pipelines_are_timed_in_turn_each_round(mnist, monkeypatch):
-    timed = []  # the pipeline each timing was fed, in order
+def test_pipelines_are_timed_in_turn_each_round_and_ours_in_the_recipes_memory_format(mnist, monkeypatch):
+    timed = []  # (the pipeline each timing was fed, whether the net's weights were channels-last), in order
 
     def fake_time_steps(net, batches, steps, device):
-        timed.append(next(iter(batches)))
+        # a 3x3 kernel over many channels: the one kind of weight whose two formats differ in memory
+        weight = next(p for p in net.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] > 1)
+        timed.append((next(iter(batches)), weight.is_contiguous(memory_format=torch.channels_last)
+                      and not weight.is_contiguous()))
         return len(timed) / 10
 
     monkeypatch.setattr(bench, "tensor_batches", lambda data, recipe, batch_size: iter(["ours"]))
     monkeypatch.setattr(bench, "pil_loader", lambda data_dir, batch_size: ["pil"])
     monkeypatch.setattr(bench, "time_steps", fake_time_steps)
-    ours, pil = bench.time_pipelines(mnist, model.RECIPES["final"], "data", 32, 2, 3, torch.device("cpu"))
-    assert timed == ["ours", "pil"] * 3
-    assert ours == [0.1, 0.3, 0.5] and pil == [0.2, 0.4, 0.6]
+    assert model.RECIPES["final"].channels_last  # the format fit() trains the default recipe in, on the CPU
+    timings = bench.time_pipelines(mnist, model.RECIPES["final"], "data", 32, 2, 3, torch.device("cpu"))
+    assert timed == [("ours", True), ("ours", False), ("pil", False)] * 3
+    assert timings == {"ours": [0.1, 0.4, 0.7], "ours_data_only": [0.2, 0.5, 0.8], "pil": [0.3, 0.6, 0.9]}
 
 
 def test_nonsense_repeats_are_refused(capsys):
