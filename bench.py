@@ -82,15 +82,16 @@ def time_pipelines(data: utils.MNISTData, recipe: model.Recipe, data_dir: str, b
     """Seconds per step of the reference net, timed in turn `repeats` times, fed by: our tensor pipeline with
     `recipe`'s memory format ("ours", as fit() trains), the same in the default format ("ours_data_only"), and
     the PIL pipeline ("pil"). PIL last in each round: its loader's workers are shut down when its iterator goes."""
-    ours_format = utils.channels_last_on_cpu(recipe, device)
-    timings = {"ours": [], "ours_data_only": [], "pil": []}
+    pipelines = {  # name: (the net's memory format, a fresh stream of batches)
+        "ours": (utils.channels_last_on_cpu(recipe, device), lambda: tensor_batches(data, recipe, batch_size)),
+        "ours_data_only": (torch.preserve_format, lambda: tensor_batches(data, recipe, batch_size)),
+        "pil": (torch.preserve_format, lambda: iter(pil_loader(data_dir, batch_size))),
+    }
+    timings = {name: [] for name in pipelines}
     for _ in range(repeats):
-        timings["ours"].append(time_steps(utils.make_model("reference").to(memory_format=ours_format),
-                                          tensor_batches(data, recipe, batch_size), steps, device))
-        timings["ours_data_only"].append(time_steps(utils.make_model("reference"),
-                                                    tensor_batches(data, recipe, batch_size), steps, device))
-        timings["pil"].append(time_steps(utils.make_model("reference"), iter(pil_loader(data_dir, batch_size)),
-                                         steps, device))
+        for name, (memory_format, batches) in pipelines.items():
+            net = utils.make_model("reference").to(memory_format=memory_format)
+            timings[name].append(time_steps(net, batches(), steps, device))
     return timings
 
 
