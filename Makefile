@@ -4,9 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SEEDS  ?= 0 1 2 3 4
-MODELS ?= tiny accurate
+ITERATIONS := baseline batchnorm dropout gap capacity augment onecycle speed final
+MODELS ?= $(ITERATIONS)
+JOBS   ?= 2
 
-.PHONY: install train test test-fast notebook prose bench results readme clean
+.PHONY: install train test test-fast notebook bench results readme colab lab clean
 
 install: $(STAMP)
 
@@ -16,8 +18,8 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-train: $(STAMP)  ## get the data, train the final model, print the result
-	$(BIN)/python train.py --quiet --results results/final_seed0.json
+train: $(STAMP)  ## get the data, train the final model into checkpoints/final.pt (runs/: its history)
+	$(BIN)/python train.py --quiet --save checkpoints/final.pt --results runs/final_seed0.json
 
 test: $(STAMP)  ## the whole suite: unit tests, the full final-recipe training, the notebook in smoke mode
 	S6_SMOKE=1 $(BIN)/python -m pytest tests S6_MNIST.ipynb --nbval-lax --nbval-current-env
@@ -27,21 +29,25 @@ test-fast: $(STAMP)  ## unit tests only (seconds)
 
 notebook: $(STAMP)  ## execute the notebook top to bottom in full mode and store its outputs (tens of minutes)
 	$(BIN)/python -m jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 S6_MNIST.ipynb
-	$(MAKE) prose
 
-prose: $(STAMP)  ## rewrite the notebook's analysis prose from results/ (after `make bench` or `make results`)
-	$(BIN)/python tests/notebook_prose.py
-
-results: $(STAMP)  ## every seed of each model in MODELS (results/<model>_seed<N>.json; the README table and plot)
-	for m in $(MODELS); do for s in $(SEEDS); do \
-	  $(BIN)/python train.py --quiet --model $$m --seed $$s --results results/$${m}_seed$$s.json || exit 1; \
-	done; done
+results: $(STAMP)  ## every seed of each model in MODELS, JOBS runs at a time, one thread each (logs: runs/)
+	@mkdir -p runs
+	@for s in $(SEEDS); do for m in $(MODELS); do echo "$$m $$s"; done; done | xargs -P $(JOBS) -L 1 sh -c \
+	  '$(BIN)/python train.py --quiet --threads 1 --model $$0 --seed $$1 --results results/$$0_seed$$1.json \
+	   > runs/$$0_seed$$1.log 2>&1 && echo "$$0 seed $$1: $$(tail -n 1 runs/$$0_seed$$1.log)" \
+	   || { echo "$$0 seed $$1 failed: see runs/$$0_seed$$1.log"; exit 255; }'
 
 bench: $(STAMP)  ## time to 99.4 % against the reference pipeline; BENCH_JSON=path also writes JSON
 	$(BIN)/python bench.py $(if $(BENCH_JSON),--json $(BENCH_JSON))
 
 readme: $(STAMP)  ## rewrite the README's results section from results/
-	$(BIN)/python -c "import utils; utils.write_readme_results()"
+	$(BIN)/python report.py
+
+colab: $(STAMP)  ## point the Colab badges and the notebook's REPO_URL at this clone's GitHub remote
+	$(BIN)/python colab.py
+
+lab: $(STAMP)  ## open the notebook in JupyterLab
+	$(BIN)/python -m jupyter lab S6_MNIST.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache __pycache__ tests/__pycache__

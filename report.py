@@ -1,0 +1,219 @@
+"""Results files → the tables the notebook and the README show, and the README's results section.
+
+    python report.py            # rewrite README.md's results section and images/accuracy_vs_params.png
+                                # (`make readme`; after `make results` or `make bench`)
+
+Every figure comes from `results/`: `<model>_seed<N>.json` written by `train.py --results` (`make results`),
+`bench.json` by `bench.py --json` (`make bench`). A difference between two iterations is called an effect when
+their means differ by more than twice its standard error over seeds; otherwise it is within seed noise.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import model
+import utils
+
+# The learning log: each iteration, what it changes against the one before, and what we expect of it.
+ITERATIONS = {
+    "baseline": ("conv → ReLU, 7×7 conv classifier, SGD 0.02", "a yardstick"),
+    "batchnorm": ("+ BatchNorm after every conv", "learn faster, higher"),
+    "dropout": ("+ dropout 0.05 after each pool and the last conv", "a smaller train–test gap"),
+    "gap": ("7×7 conv classifier → 1×1 conv + GAP", "most of the accuracy, a third of the parameters"),
+    "capacity": ("one 16-channel conv at 7×7 → three 24-channel ones", "higher, within 20k"),
+    "augment": ("+ random rotation, shift and zoom", "higher test accuracy"),
+    "onecycle": ("constant LR 0.02 → OneCycle up to 0.1 and down", "a high, stable last epoch"),
+    "speed": ("GapNet → FastNet: the same parameters, fewer operations", "the same accuracy, less time"),
+    "final": ("test a moving average of the weights", "99.4 % sooner"),
+}
+TRACKS = ("final", "tiny", "accurate")
+BENCH_ROWS = {  # bench.json key → what the README calls it
+    "reference_time_to_target_s": "reference: seconds to 99.4 %",
+    "time_to_target_s": "final: seconds to 99.4 % (process start)",
+    "epochs_to_target": "final: first epoch at 99.4 %",
+    "speedup": "speedup (×)",
+    "throughput_ratio": "images/s on the reference net, ours ÷ PIL (×)",
+}
+README_START, README_END = "<!-- results:start (written by `make readme` from results/) -->", "<!-- results:end -->"
+
+
+def load_runs(name: str, folder: str | Path = "results") -> list[dict]:
+    """Every complete `train.py --results` file of one model in `folder`, by seed. A file trained with another
+    recipe than model.RECIPES has now is refused, never mixed in."""
+    runs = []
+    for path in sorted(Path(folder).glob(f"{name}_seed*.json")):
+        run = utils.read_json(path)
+        if not run.get("complete") or run.get("dry_run"):
+            continue
+        trained_with = {**asdict(model.Recipe()), **run["recipe"]}  # fields added since then: their defaults
+        if name in model.RECIPES and trained_with != asdict(model.RECIPES[name]):
+            raise ValueError(f"{path} was trained with another recipe than model.RECIPES[{name!r}] has now: "
+                             f"re-run it (make results MODELS={name}) or delete it")
+        runs.append(run)
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def seed_stats(values: list[float]) -> dict:
+    """n, mean, sample standard deviation, min and max of one figure over seeds."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"n": n, "mean": mean, "sd": sd, "min": min(values), "max": max(values)}
+
+
+def compare(before: list[float], after: list[float]) -> dict:
+    """How `after` differs from `before` over seeds: the difference of the means, its standard error, and
+    "higher" / "lower" when the difference is more than twice its standard error, else "within noise"."""
+    a, b = seed_stats(before), seed_stats(after)
+    diff = b["mean"] - a["mean"]
+    se = math.sqrt(a["sd"] ** 2 / a["n"] + b["sd"] ** 2 / b["n"])
+    verdict = "within noise" if abs(diff) <= 2 * se else ("higher" if diff > 0 else "lower")
+    return {"diff": diff, "se": se, "verdict": verdict}
+
+
+def model_summary(runs: list[dict]) -> dict:
+    """The figures one model is judged by, over the seeds of its results files."""
+    final = [r["history"][-1] for r in runs]
+    seconds = [row["seconds"] for r in runs for row in r["history"]]
+    return {
+        "params": runs[0]["params"], "epochs": runs[0]["epochs"], "seeds": [r["seed"] for r in runs],
+        "final_test_acc": [r["final_test_acc"] for r in runs],
+        "train_eval_acc": [row["train_eval_acc"] for row in final if "train_eval_acc" in row],
+        "first_epoch_at_target": [utils.first_epoch_at(r["history"]) for r in runs],
+        "seconds_per_epoch": sum(seconds) / len(seconds),
+    }
+
+
+def iteration_summaries(folder: str | Path = "results") -> dict[str, dict]:
+    """{iteration: model_summary + changed, target, and `versus`, the comparison with the iteration before}.
+    Iterations without results files are left out."""
+    summaries, before = {}, None
+    for name, (changed, target) in ITERATIONS.items():
+        runs = load_runs(name, folder)
+        if not runs:
+            continue
+        s = {**model_summary(runs), "changed": changed, "target": target}
+        s["versus"] = compare(before["final_test_acc"], s["final_test_acc"]) if before else None
+        summaries[name] = before = s
+    return summaries
+
+
+def print_seeds(name: str, folder: str | Path = "results") -> None:
+    """Print an iteration's final test accuracy over the seeds of its results files and, when it has one, the
+    comparison with the iteration before it."""
+    summaries = iteration_summaries(folder)
+    if name not in summaries:
+        print(f"no results/{name}_seed*.json yet: run `make results MODELS={name}`")
+        return
+    s = summaries[name]
+    acc = seed_stats(s["final_test_acc"])
+    print(f"{name} over seeds {' '.join(map(str, s['seeds']))} (make results): final test accuracy "
+          f"{' / '.join(f'{a:.2f}' for a in s['final_test_acc'])} %")
+    print(f"  mean {acc['mean']:.2f} ± sd {acc['sd']:.2f}, min {acc['min']:.2f}, max {acc['max']:.2f}; "
+          f"first epoch >= {model.TARGET} %: {_range(s['first_epoch_at_target'])}")
+    if s["versus"]:
+        before = list(summaries)[list(summaries).index(name) - 1]
+        v = s["versus"]
+        print(f"  vs {before}: {v['diff']:+.2f} points ± {v['se']:.2f} (standard error) -> {v['verdict']}")
+
+
+def _range(values: list) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    return f"{min(values)}" if min(values) == max(values) else f"{min(values)}–{max(values)}"
+
+
+def _verdict(versus: dict | None) -> str:
+    if versus is None:
+        return "–"
+    return f"{versus['verdict']} ({versus['diff']:+.2f} ± {versus['se']:.2f})"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def iterations_table(summaries: dict[str, dict]) -> str:
+    """One row per iteration: what changed, params, epochs, final test accuracy over seeds, clean train
+    accuracy, first epoch at 99.4 %, s/epoch, and the verdict against the iteration before."""
+    rows = []
+    for name, s in summaries.items():
+        acc = seed_stats(s["final_test_acc"])
+        train = f"{seed_stats(s['train_eval_acc'])['mean']:.2f}" if s["train_eval_acc"] else "–"
+        rows.append([name, s["changed"], s["target"], f"{s['params']:,}", s["epochs"], acc["n"],
+                     f"{acc['mean']:.2f} ± {acc['sd']:.2f}", f"{acc['min']:.2f}–{acc['max']:.2f}", train,
+                     _range(s["first_epoch_at_target"]), f"{s['seconds_per_epoch']:.1f}", _verdict(s["versus"])])
+    return markdown_table(
+        ["iteration", "changed", "target", "params", "epochs", "seeds", "test % mean ± sd", "min–max",
+         "clean train %", "first epoch ≥ 99.4 %", "s/epoch", "vs the one before (± SE)"], rows)
+
+
+def track_summaries(folder: str | Path = "results") -> dict[str, dict]:
+    """model_summary of the final model and of the tiny and accurate tracks, skipping any without results."""
+    runs = {name: load_runs(name, folder) for name in TRACKS}
+    return {name: model_summary(found) for name, found in runs.items() if found}
+
+
+def tracks_table(summaries: dict[str, dict]) -> str:
+    rows = []
+    for name, s in summaries.items():
+        acc = seed_stats(s["final_test_acc"])
+        rows.append([name, f"{s['params']:,}", s["epochs"], " ".join(map(str, s["seeds"])),
+                     f"{acc['mean']:.2f} ± {acc['sd']:.2f}", f"{acc['min']:.2f}", f"{acc['max']:.2f}",
+                     f"{s['seconds_per_epoch']:.1f}"])
+    return markdown_table(["model", "params", "epochs", "seeds", "test % mean ± sd", "min", "max", "s/epoch"],
+                          rows)
+
+
+def bench_table(figures: dict) -> str:
+    """bench.py's headline figures (None: never reached 99.4 %)."""
+    fmt = lambda v: "not reached" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
+    return markdown_table(["figure", "value"], [[label, fmt(figures.get(key))] for key, label in BENCH_ROWS.items()])
+
+
+def readme_section(folder: str | Path = "results") -> str:
+    """The README's results section, built from the results files alone."""
+    folder = Path(folder)
+    runs = load_runs("final", folder)
+    if not runs:
+        raise ValueError(f"no {folder}/final_seed*.json: run `make results` first")
+    parts = [
+        f"Measured on {runs[0]['device']} ({runs[0].get('threads', '?')} thread per run), `make results` "
+        "(`results/<model>_seed<N>.json`); final-epoch test accuracy over seeds, ± the standard deviation. "
+        "MNIST's test set doubles as the validation set.",
+        "**The learning log**, one change per iteration; the last column compares each with the one before "
+        "(difference of the means ± its standard error; an effect when larger than twice that):",
+        iterations_table(iteration_summaries(folder)),
+        "**The final model and the two tracks beyond the assignment:**",
+        tracks_table(track_summaries(folder)),
+    ]
+    if (folder / "bench.json").exists():
+        bench = utils.read_json(folder / "bench.json")
+        parts += [f"**Speed** (`make bench BENCH_JSON=results/bench.json`, one run on {bench['device']}, "
+                  f"{bench['threads']} threads):", bench_table(bench)]
+    return "\n\n".join(parts)
+
+
+def write_readme(readme: str | Path = "README.md", folder: str | Path = "results",
+                 plot: str | Path | None = "images/accuracy_vs_params.png") -> None:
+    """Rewrite the README's results section and the accuracy-vs-parameters plot from the results files."""
+    if plot:
+        utils.plot_accuracy_vs_params(track_summaries(folder), save=plot, show=False)
+    readme = Path(readme)
+    head, rest = readme.read_text().split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{readme_section(folder)}\n{README_END}{tail}")
+
+
+if __name__ == "__main__":
+    try:
+        write_readme()
+    except (ValueError, FileNotFoundError, IndexError) as error:
+        sys.exit(f"report.py: error: {error}")
+    print("README.md results section and images/accuracy_vs_params.png rewritten from results/")

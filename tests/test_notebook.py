@@ -1,0 +1,86 @@
+"""The notebook's hand-written prose, checked against its stored outputs and against results/.
+
+The analysis is written by hand after a full run. These tests fail when a new run no longer supports it: a
+number in the markdown that no output or results file holds, a step called an effect (or noise) that the seeds
+now judge otherwise, or a lesson in "What we learned" that the seed table contradicts."""
+import json
+import re
+
+import pytest
+
+import report
+from conftest import ROOT
+
+NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+
+
+def notebook() -> dict:
+    return json.loads((ROOT / "S6_MNIST.ipynb").read_text())
+
+
+def markdown_cells() -> list[str]:
+    return ["".join(c["source"]) for c in notebook()["cells"] if c["cell_type"] == "markdown"]
+
+
+def stored_outputs() -> str:
+    parts = []
+    for cell in notebook()["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        parts.append("".join(cell["source"]))
+        for output in cell.get("outputs", []):
+            parts.append("".join(output.get("text", "")))
+            for kind in ("text/plain", "text/markdown"):
+                parts.append("".join(output.get("data", {}).get(kind, "")))
+    return "\n".join(parts)
+
+
+def results_figures() -> str:
+    """Every number in results/*.json, also rounded as the notebook prints them."""
+    figures = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            figures.extend([str(value), f"{value:.2f}", f"{value:.1f}", f"{value:.0f}", f"{value:,.0f}"])
+
+    for path in (ROOT / "results").glob("*.json"):
+        walk(json.loads(path.read_text()))
+    return " ".join(figures)
+
+
+def analyses() -> dict[str, str]:
+    """Each iteration's "Result / Analysis" cell, by iteration name, in notebook order."""
+    texts = [t for t in markdown_cells() if t.startswith("**Result / Analysis.**")]
+    assert len(texts) == len(report.ITERATIONS), "one Result / Analysis cell per iteration"
+    return dict(zip(report.ITERATIONS, texts))
+
+
+def test_every_number_in_the_markdown_is_in_an_output_or_a_results_file():
+    haystack = " ".join([stored_outputs(), results_figures(), (ROOT / "model.py").read_text()])
+    missing = set()
+    for text in markdown_cells():
+        text = re.sub(r"\]\([^)]*\)", "]", text)  # link targets are addresses, not figures
+        for number in NUMBER.findall(text):
+            if not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", haystack):
+                missing.add(number)
+    assert not missing, f"numbers in the notebook's markdown that no output or results file holds: {missing}"
+
+
+def test_the_notebook_holds_no_unwritten_analysis():
+    assert not [t for t in markdown_cells() if "TODO" in t]
+
+
+@pytest.mark.parametrize("name", list(report.ITERATIONS)[1:])
+def test_each_analysis_calls_its_step_what_the_seeds_show(name):
+    verdict = report.iteration_summaries(ROOT / "results")[name]["versus"]["verdict"]
+    text = analyses()[name]
+    if verdict == "within noise":
+        assert "within seed noise" in text, f"{name}: the seeds show no effect; the analysis must say so"
+    else:
+        assert "an effect" in text, f"{name}: the seeds show an effect ({verdict}); the analysis must say so"
