@@ -37,7 +37,8 @@ BENCH_ROWS = {  # bench.json key → what the README calls it
     "speedup": "speedup (×)",
     "throughput_ratio": "images/s on the reference net, ours ÷ PIL (×)",
 }
-README_START, README_END = "<!-- results:start (written by `make readme` from results/) -->", "<!-- results:end -->"
+README_START = "<!-- results:start (written by `make readme` from results/) -->"
+README_END = "<!-- results:end -->"
 
 
 def load_runs(name: str, folder: str | Path = "results") -> list[dict]:
@@ -148,7 +149,8 @@ def iterations_table(summaries: dict[str, dict]) -> str:
         train = f"{seed_stats(s['train_eval_acc'])['mean']:.2f}" if s["train_eval_acc"] else "–"
         rows.append([name, s["changed"], s["target"], f"{s['params']:,}", s["epochs"], acc["n"],
                      f"{acc['mean']:.2f} ± {acc['sd']:.2f}", f"{acc['min']:.2f}–{acc['max']:.2f}", train,
-                     _range(s["first_epoch_at_target"]), f"{s['seconds_per_epoch']:.1f}", _verdict(s["versus"])])
+                     _range(s["first_epoch_at_target"]), f"{s['seconds_per_epoch']:.1f}",
+                     _verdict(s["versus"])])
     return markdown_table(
         ["iteration", "changed", "target", "params", "epochs", "seeds", "test % mean ± sd", "min–max",
          "clean train %", "first epoch ≥ 99.4 %", "s/epoch", "vs the one before (± SE)"], rows)
@@ -174,7 +176,70 @@ def tracks_table(summaries: dict[str, dict]) -> str:
 def bench_table(figures: dict) -> str:
     """bench.py's headline figures (None: never reached 99.4 %)."""
     fmt = lambda v: "not reached" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
-    return markdown_table(["figure", "value"], [[label, fmt(figures.get(key))] for key, label in BENCH_ROWS.items()])
+    rows = [[label, fmt(figures.get(key))] for key, label in BENCH_ROWS.items()]
+    return markdown_table(["figure", "value"], rows)
+
+
+def plot_iterations(summaries: dict[str, dict], save: str | Path | None = None):
+    """Final-epoch test accuracy of each iteration over seeds: every seed (dots) and mean ± sd (bar)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for i, (name, s) in enumerate(summaries.items()):
+        accs = s["final_test_acc"]
+        mean = sum(accs) / len(accs)
+        sd = (sum((a - mean) ** 2 for a in accs) / max(len(accs) - 1, 1)) ** 0.5
+        ax.scatter([i] * len(accs), accs, s=14, color="tab:blue", alpha=0.5)
+        ax.errorbar(i, mean, yerr=sd, fmt="k_", ms=18, mew=2, capsize=4)
+    ax.axhline(model.TARGET, color="tab:red", ls="--", lw=1, label=f"{model.TARGET}% target")
+    n = min(len(s["final_test_acc"]) for s in summaries.values())
+    ax.set(xticks=range(len(summaries)), xticklabels=list(summaries), ylabel="final-epoch test accuracy (%)",
+           title=f"Each iteration over {n}+ seeds: dots are seeds, bars mean ± sd")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    utils.save_figure(fig, save)
+    plt.show()
+
+
+# Public results we measure ourselves against (not our runs: what others reported), for the parameters plot.
+PUBLIC_RESULTS = [
+    {"label": "smallest public ≥ 99.4 % (mean of last 3 epochs, 1 seed)", "params": 6_260, "test_acc": 99.42},
+    {"label": "best public run under 20k (1 seed, 20 epochs)", "params": 15_794, "test_acc": 99.59},
+    {"label": "typical public solution (first ≥ 99.4 % at epoch 15)", "params": 19_114, "test_acc": 99.40},
+]
+
+
+def plot_accuracy_vs_params(models: dict[str, dict], save: str | Path | None = None, show: bool = True):
+    """Final-epoch test accuracy of every seed (dots) and its mean (bar) against parameters, for our models
+    {name: {params, final_test_acc: [one per seed]}}, next to the public results in PUBLIC_RESULTS."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, m in models.items():
+        accs = m["final_test_acc"]
+        ax.scatter([m["params"]] * len(accs), accs, s=18, alpha=0.6)
+        ax.plot(m["params"], sum(accs) / len(accs), "k_", ms=18, mew=2)
+        ax.annotate(f"{name} ({len(accs)} seeds)", (m["params"], min(accs)), textcoords="offset points",
+                    xytext=(0, -13), ha="center", fontsize=8)
+    for r in PUBLIC_RESULTS:
+        ax.scatter(r["params"], r["test_acc"], marker="x", color="grey", s=40)
+        right_half = r["params"] > 12_000  # label towards the middle, above the point
+        ax.annotate(r["label"], (r["params"], r["test_acc"]), textcoords="offset points",
+                    xytext=(-7 if right_half else 7, 3), ha="right" if right_half else "left", fontsize=7,
+                    color="grey")
+    ax.axhline(model.TARGET, color="tab:red", ls="--", lw=1)
+    everything = ([a for m in models.values() for a in m["final_test_acc"]]
+                  + [r["test_acc"] for r in PUBLIC_RESULTS])
+    ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)", xlim=(4_000, 21_000),
+           ylim=(min(everything) - 0.06, max(everything) + 0.03),
+           title="Ours (dots: seeds, bar: mean) and public results (×)")
+    fig.tight_layout()
+    utils.save_figure(fig, save)
+    if show:
+        plt.show()
+    else:
+        plt.close(fig)
 
 
 def readme_section(folder: str | Path = "results") -> str:
@@ -204,7 +269,7 @@ def write_readme(readme: str | Path = "README.md", folder: str | Path = "results
                  plot: str | Path | None = "images/accuracy_vs_params.png") -> None:
     """Rewrite the README's results section and the accuracy-vs-parameters plot from the results files."""
     if plot:
-        utils.plot_accuracy_vs_params(track_summaries(folder), save=plot, show=False)
+        plot_accuracy_vs_params(track_summaries(folder), save=plot, show=False)
     readme = Path(readme)
     head, rest = readme.read_text().split(README_START, 1)
     _, tail = rest.split(README_END, 1)

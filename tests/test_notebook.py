@@ -11,7 +11,7 @@ import pytest
 import report
 from conftest import ROOT
 
-NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
 
 
 def notebook() -> dict:
