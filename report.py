@@ -82,7 +82,9 @@ def model_summary(runs: list[dict]) -> dict:
     return {
         "params": runs[0]["params"], "epochs": runs[0]["epochs"], "seeds": [r["seed"] for r in runs],
         "final_test_acc": [r["final_test_acc"] for r in runs],
+        "epoch1_test_acc": [r["history"][0]["test_acc"] for r in runs],
         "train_eval_acc": [row["train_eval_acc"] for row in final if "train_eval_acc" in row],
+        "gap": [row["train_eval_acc"] - row["test_acc"] for row in final if "train_eval_acc" in row],
         "first_epoch_at_target": [utils.first_epoch_at(r["history"]) for r in runs],
         "seconds_per_epoch": sum(seconds) / len(seconds),
     }
@@ -113,12 +115,18 @@ def print_seeds(name: str, folder: str | Path = "results") -> None:
     acc = seed_stats(s["final_test_acc"])
     print(f"{name} over seeds {' '.join(map(str, s['seeds']))} (make results): final test accuracy "
           f"{' / '.join(f'{a:.2f}' for a in s['final_test_acc'])} %")
-    print(f"  mean {acc['mean']:.2f} ± sd {acc['sd']:.2f}, min {acc['min']:.2f}, max {acc['max']:.2f}; "
-          f"first epoch >= {model.TARGET} %: {_range(s['first_epoch_at_target'])}")
-    if s["versus"]:
-        before = list(summaries)[list(summaries).index(name) - 1]
-        v = s["versus"]
-        print(f"  vs {before}: {v['diff']:+.2f} points ± {v['se']:.2f} (standard error) -> {v['verdict']}")
+    print(f"  min {acc['min']:.2f}, max {acc['max']:.2f}; first epoch >= {model.TARGET} %: "
+          f"{_range(s['first_epoch_at_target'])}; {s['seconds_per_epoch']:.1f} s per training epoch")
+    previous = summaries[list(summaries)[list(summaries).index(name) - 1]] if s["versus"] else None
+    figures = (("final test accuracy", "final_test_acc"), ("test accuracy after epoch 1", "epoch1_test_acc"),
+               ("clean train - test gap", "gap"))
+    for label, key in figures:
+        stats = seed_stats(s[key])
+        line = f"  {label}: mean {stats['mean']:.2f} ± sd {stats['sd']:.2f}"
+        if previous:
+            v = compare(previous[key], s[key])
+            line += f"; vs the one before: {v['diff']:+.2f} ± {v['se']:.2f} (standard error) -> {v['verdict']}"
+        print(line)
 
 
 def _range(values: list) -> str:

@@ -551,13 +551,6 @@ def plot_digits(images: torch.Tensor, titles: list[str], mean: float, std: float
     plt.show()
 
 
-@torch.no_grad()
-def predict_probabilities(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Softmax probabilities of the 10 classes for each image in x, in eval mode."""
-    model.eval()
-    return torch.cat([F.softmax(model(x[i:i + batch_size]), 1) for i in range(0, len(x), batch_size)])
-
-
 def plot_prediction(x: torch.Tensor, probabilities: torch.Tensor, mean: float, std: float):
     """One image as the network sees it (28×28, normalised) beside its ten class probabilities."""
     import matplotlib.pyplot as plt

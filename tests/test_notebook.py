@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import model
 import report
 from conftest import ROOT
 
@@ -79,8 +80,50 @@ def test_the_notebook_holds_no_unwritten_analysis():
 @pytest.mark.parametrize("name", list(report.ITERATIONS)[1:])
 def test_each_analysis_calls_its_step_what_the_seeds_show(name):
     verdict = report.iteration_summaries(ROOT / "results")[name]["versus"]["verdict"]
-    text = analyses()[name]
+    text = analyses()[name].lower()
     if verdict == "within noise":
         assert "within seed noise" in text, f"{name}: the seeds show no effect; the analysis must say so"
     else:
         assert "an effect" in text, f"{name}: the seeds show an effect ({verdict}); the analysis must say so"
+
+
+def versus(summaries: dict, name: str, figure: str, before: str | None = None) -> str:
+    """The verdict on `figure` of iteration `name` against `before` (default: the iteration before it)."""
+    names = list(summaries)
+    before = before or names[names.index(name) - 1]
+    return report.compare(summaries[before][figure], summaries[name][figure])["verdict"]
+
+
+# Each lesson "What we learned" states, and what the seed table must show for it to stand.
+LESSONS = {
+    "The learning-rate schedule is what gets over the line.": lambda s: (
+        versus(s, "onecycle", "final_test_acc") == "higher"
+        and min(s["onecycle"]["final_test_acc"]) >= model.TARGET
+        and all(min(s[n]["final_test_acc"]) < model.TARGET for n in list(s)[:list(s).index("onecycle")])),
+    "BatchNorm speeds up the first epoch": lambda s: (
+        versus(s, "batchnorm", "epoch1_test_acc") == "higher"
+        and versus(s, "batchnorm", "final_test_acc") == "within noise"),
+    "Dropout and augmentation narrow the train–test gap": lambda s: (
+        versus(s, "dropout", "gap") == versus(s, "augment", "gap") == "lower"
+        and versus(s, "dropout", "final_test_acc") == versus(s, "augment", "final_test_acc") == "within noise"),
+    "GAP alone costs accuracy; spending the parameters it frees wins it back.": lambda s: (
+        versus(s, "gap", "final_test_acc") == "lower" and versus(s, "capacity", "final_test_acc") == "higher"
+        and versus(s, "capacity", "final_test_acc", before="dropout") == "within noise"),
+    "Speed and weight averaging are free on accuracy": lambda s: (
+        versus(s, "speed", "final_test_acc") == versus(s, "final", "final_test_acc") == "within noise"),
+    "average reaches 99.4 % sooner": lambda s: all(
+        averaged < last for averaged, last in zip(s["final"]["first_epoch_at_target"],
+                                                  s["speed"]["first_epoch_at_target"])),
+}
+
+
+@pytest.mark.parametrize("lesson", list(LESSONS))
+def test_each_lesson_is_stated_and_the_seeds_support_it(lesson):
+    (learned,) = [t for t in markdown_cells() if t.startswith("## What we learned")]
+    assert lesson in learned, "the lesson's words changed: update LESSONS with them"
+    assert LESSONS[lesson](report.iteration_summaries(ROOT / "results")), f"the seeds no longer show: {lesson}"
+
+
+def test_the_assignment_holds_on_every_seed_of_the_final_model():
+    final = report.iteration_summaries(ROOT / "results")[model.DEFAULT_MODEL]
+    assert min(final["final_test_acc"]) >= model.TARGET and final["epochs"] < 20 and final["params"] < 20_000
