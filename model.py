@@ -180,10 +180,10 @@ class GapNet(nn.Module):
 
 class FastNet(nn.Module):
     """Iterations 8 and 9 (the final model): GapNet's parameters in fewer operations. The first layer pools
-    before its BatchNorm and ReLU, so those run on 13×13 maps instead of 28×28; it has no padding, because MNIST's
-    4-pixel empty border holds nothing to pad for. Maps are 26 → 13 → 6 instead of 28 → 14 → 7. One dropout,
-    before the classifier, instead of three, and it drops whole channels (Dropout2d): element-wise masks are
-    drawn one number at a time, and at 14×14 they cost about a tenth of a CPU step."""
+    before its BatchNorm and ReLU, so those run on 13×13 maps instead of 28×28; it has no padding, because
+    MNIST's 4-pixel empty border holds nothing to pad for. Maps are 26 → 13 → 6 instead of 28 → 14 → 7. One
+    dropout, before the classifier, instead of three, and it drops whole channels (Dropout2d): element-wise
+    masks are drawn one number at a time, and at 14×14 they cost about a tenth of a CPU step."""
 
     def __init__(self, p: float = 0.05):
         super().__init__()
@@ -225,9 +225,9 @@ class FastNet(nn.Module):
 class TinyNet(nn.Module):
     """Under 6,000 parameters, under a third of AccurateNet's: the same idea (look at the 28×28 image twice
     before the first pool) at 6-14 channels, and no dropout (a net this small under-fits). Its classifier sits
-    between the baseline's and GapNet's: GAP weighs the 49 positions of the 7×7 map equally; the baseline's 7×7
-    head gave every class its own 7×7 kernel per channel (7,850 parameters); here one depthwise 7×7 kernel per
-    channel learns where on the map to look (441)."""
+    between the baseline's and GapNet's: GAP weighs the 49 positions of the 7×7 map equally; the baseline's
+    7×7 head gave every class its own 7×7 kernel per channel (7,850 parameters); here one depthwise 7×7 kernel
+    per channel learns where on the map to look (441)."""
 
     def __init__(self):
         super().__init__()
@@ -348,7 +348,8 @@ RECIPES: dict[str, Recipe] = {
     "gap": _PLAIN,
     "capacity": _PLAIN,
     "augment": replace(_PLAIN, **_AUGMENT),
-    # Only the schedule changes; the peak LR (0.1) is where the notebook's LR range test shows the loss falling.
+    # Only the schedule changes; the peak LR (0.1) is where the notebook's LR range test shows the loss
+    # still falling.
     "onecycle": replace(_PLAIN, **_AUGMENT, **_ONECYCLE),
     # FastNet's CPU convolutions run faster on channels-last maps.
     "speed": _SPEED,

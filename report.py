@@ -125,7 +125,8 @@ def print_seeds(name: str, folder: str | Path = "results") -> None:
         line = f"  {label}: mean {stats['mean']:.2f} ± sd {stats['sd']:.2f}"
         if previous:
             v = compare(previous[key], s[key])
-            line += f"; vs the one before: {v['diff']:+.2f} ± {v['se']:.2f} (standard error) -> {v['verdict']}"
+            line += (f"; vs the one before: {v['diff']:+.2f} ± {v['se']:.2f} (standard error) "
+                     f"-> {v['verdict']}")
         print(line)
 
 

@@ -19,7 +19,7 @@ import utils
 
 
 class Parser(argparse.ArgumentParser):
-    """Errors in one line, `PROG: error: MESSAGE (see --help)`, not usage + message; predict.py uses it too."""
+    """Errors in one line, `PROG: error: MESSAGE (see --help)`, not usage + message (predict.py too)."""
 
     def error(self, message):
         sys.exit(f"{self.prog}: error: {message} (see --help)")

@@ -44,5 +44,6 @@ def test_evidence_plots_draw_without_error(synthetic_mnist, monkeypatch):
          != synthetic_mnist.test_y).sum())
     probabilities = utils.predict_probabilities(net, synthetic_mnist.test_x[:1])[0]
     assert probabilities.sum().item() == pytest.approx(1.0, abs=1e-5)
-    utils.plot_prediction(synthetic_mnist.test_x[:1], probabilities, synthetic_mnist.mean, synthetic_mnist.std)
+    data = synthetic_mnist
+    utils.plot_prediction(data.test_x[:1], probabilities, data.mean, data.std)
     utils.plot_schedule(model.RECIPES["onecycle"], steps_per_epoch=10)
