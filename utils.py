@@ -802,7 +802,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}: run `make train` first, about a minute on a CPU")
+        raise ValueError(f"no checkpoint at {path}: run `make train` first, "
+                         "about two minutes on a 2-core CPU")
     retrain = "run `make train` to write a new one"
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)

@@ -1,5 +1,6 @@
 """The notebook's first code cell, as Colab runs it: with no model.py beside it, it fetches the repository
-named by REPO_URL. Left at its placeholder, that must stop with what to change, not with a failed `git clone`."""
+named by REPO_URL. Left at its placeholder, that must stop with what to change, not with a failed
+`git clone`."""
 import json
 import sys
 import types

@@ -202,7 +202,7 @@ def test_probabilities_sum_to_one_in_eval_mode():
 
 
 @pytest.mark.parametrize("problem, says", [
-    ("missing", "no checkpoint at .*: run `make train` first, about a minute on a CPU"),
+    ("missing", "no checkpoint at .*: run `make train` first, about two minutes on a 2-core CPU"),
     ("not a checkpoint", "is not a checkpoint written by train.py --save"),
     ("unknown model", "holds model 'resnet', which model.py does not define"),
 ])
