@@ -8,7 +8,8 @@ import utils
 
 HEADLINE = {"device", "threads", "torch", "reference_s_per_epoch", "reference_time_to_target_s", "model",
             "epochs_to_target", "time_to_target_s", "speedup", "throughput_ratio", "throughput_ratio_min",
-            "throughput_ratio_max", "throughput_ratio_data_only"}
+            "throughput_ratio_max", "throughput_ratio_data_only", "setup_s", "sprint_epochs", "sprint_test_acc",
+            "sprint_time_s", "sprint_speedup"}
 CPU = torch.device("cpu")
 
 
@@ -89,10 +90,14 @@ def offline_bench(monkeypatch, synthetic_mnist):
 def test_main_measures_the_headline_figures_only_and_stops_at_the_target(offline_bench, tmp_path, capsys):
     figures = bench.main(["--json", str(tmp_path / "bench.json")])
     assert set(figures) == HEADLINE
-    assert offline_bench == [{"progress": False, "stop_at": model.TARGET}]
+    # the final model up to the target, then the sprint for every epoch of its recipe
+    assert offline_bench == [{"progress": False, "stop_at": model.TARGET}, {"progress": False, "log": False}]
     assert figures["model"] == model.DEFAULT_MODEL and figures["epochs_to_target"] == 2
     reference, ours = figures["reference_time_to_target_s"], figures["time_to_target_s"]
     assert figures["speedup"] == pytest.approx(reference / ours)
+    assert figures["sprint_test_acc"] == model.TARGET and figures["sprint_epochs"] == 2
+    assert 0 < figures["setup_s"] < figures["sprint_time_s"] < ours  # the sprint's clock leaves the final run out
+    assert figures["sprint_speedup"] == pytest.approx(reference / figures["sprint_time_s"])
     assert utils.read_json(tmp_path / "bench.json") == figures
     assert "throughput_ratio" in capsys.readouterr().out
 

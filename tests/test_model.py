@@ -34,10 +34,12 @@ def test_the_final_model_has_gapnets_parameters_on_smaller_maps():
 
 
 def test_beyond_the_assignment_budgets():
-    assert utils.count_params(model.MODELS["tiny"]()) <= 6_000
+    assert utils.count_params(model.MODELS["tiny"]()) <= 4_000
     assert model.RECIPES["tiny"].epochs <= 15
     assert utils.count_params(model.MODELS["accurate"]()) < 20_000
     assert model.RECIPES["accurate"].epochs <= 19
+    assert utils.count_params(model.MODELS["sprint"]()) < 20_000
+    assert model.RECIPES["sprint"].epochs <= 3
     assert utils.count_params(model.MODELS["reference"]()) == 19_114  # the public net, exactly
 
 

@@ -38,21 +38,50 @@ def test_the_registered_iterations_are_the_ones_the_learning_log_reports():
     assert set(report.ITERATIONS) <= set(model.MODELS)
 
 
-def test_results_of_an_older_recipe_are_refused_not_mixed_in(tmp_path):
-    run = utils.read_json(ROOT / "results" / "tiny_seed0.json")
-    utils.write_json(tmp_path / "tiny_seed0.json", {**run, "recipe": {**run["recipe"], "epochs": 3}})
-    with pytest.raises(ValueError, match="another recipe.*make results MODELS=tiny"):
-        report.load_runs("tiny", tmp_path)
+def test_results_of_an_older_recipe_or_architecture_are_refused_not_mixed_in(tmp_path):
+    run = utils.read_json(ROOT / "results" / "final_seed0.json")
+    utils.write_json(tmp_path / "final_seed0.json", {**run, "recipe": {**run["recipe"], "epochs": 3}})
+    with pytest.raises(ValueError, match="another recipe.*make results MODELS=final"):
+        report.load_runs("final", tmp_path)
+    utils.write_json(tmp_path / "final_seed0.json", {**run, "params": 5_955})
+    with pytest.raises(ValueError, match="another architecture.*make results MODELS=final"):
+        report.load_runs("final", tmp_path)
 
 
 def test_incomplete_and_dry_runs_are_left_out(tmp_path):
-    run = utils.read_json(ROOT / "results" / "tiny_seed0.json")
-    utils.write_json(tmp_path / "tiny_seed0.json", {**run, "complete": False})
-    utils.write_json(tmp_path / "tiny_seed1.json", {**run, "seed": 1, "dry_run": True})
-    utils.write_json(tmp_path / "tiny_seed2.json", {**run, "seed": 2})
-    assert [r["seed"] for r in report.load_runs("tiny", tmp_path)] == [2]
+    run = utils.read_json(ROOT / "results" / "final_seed0.json")
+    utils.write_json(tmp_path / "final_seed0.json", {**run, "complete": False})
+    utils.write_json(tmp_path / "final_seed1.json", {**run, "seed": 1, "dry_run": True})
+    utils.write_json(tmp_path / "final_seed2.json", {**run, "seed": 2})
+    assert [r["seed"] for r in report.load_runs("final", tmp_path)] == [2]
+
+
+def test_tracks_report_the_held_out_seeds_only_and_say_whether_each_goal_is_met(tmp_path):
+    run = utils.read_json(ROOT / "results" / "final_seed0.json")
+    for seed, acc in zip((0, *report.HELDOUT_SEEDS), (99.9, 99.5, 99.45, 99.6, 99.5, 99.42)):
+        utils.write_json(tmp_path / f"final_seed{seed}.json", {**run, "seed": seed, "final_test_acc": acc})
+    final = report.track_summaries(tmp_path)["final"]
+    assert final["seeds"] == list(report.HELDOUT_SEEDS)  # seed 0 chose the recipe: not reported
+    assert final["min"] == 99.42 and final["met"]
+    utils.write_json(tmp_path / "final_seed104.json", {**run, "seed": 104, "final_test_acc": 99.39})
+    summaries = report.track_summaries(tmp_path)
+    assert not summaries["final"]["met"] and "**not met**" in report.tracks_table(summaries)
+
+
+@pytest.mark.parametrize("name, s, met", [
+    ("tiny", dict(params=3_694, epochs=15, mean=99.5, min=99.40), True),
+    ("tiny", dict(params=3_694, epochs=15, mean=99.5, min=99.39), False),
+    ("tiny", dict(params=4_001, epochs=15, mean=99.5, min=99.45), False),
+    ("accurate", dict(params=19_290, epochs=19, mean=99.65, min=99.55), True),
+    ("accurate", dict(params=19_290, epochs=19, mean=99.64, min=99.60), False),
+    ("accurate", dict(params=19_290, epochs=19, mean=99.70, min=99.54), False),
+    ("sprint", dict(params=17_826, epochs=3, mean=99.45, min=99.40), True),
+    ("sprint", dict(params=17_826, epochs=4, mean=99.50, min=99.45), False),
+])
+def test_track_goals_are_the_issues_goals(name, s, met):
+    assert report.TRACK_GOALS[name][1](s) is met
 
 
 def test_bench_table_says_when_a_target_was_not_reached():
-    table = report.bench_table({"speedup": None, "time_to_target_s": 93.456, "epochs_to_target": 4})
-    assert "| speedup (×) | not reached |" in table and "| 93.5 |" in table and "| 4 |" in table
+    table = report.bench_table({"speedup": None, "time_to_target_s": 93.456, "sprint_time_s": 20.04})
+    assert "| final: speedup (×) | not reached |" in table and "| 93.5 |" in table and "| 20.0 |" in table
