@@ -280,12 +280,11 @@ def plot_accuracy_vs_params(models: dict[str, dict], save: str | Path | None = N
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    for name, m in models.items():
+    for name, m in models.items():  # final and sprint share a net: the legend tells their colours apart
         accs = m["final_test_acc"]
-        ax.scatter([m["params"]] * len(accs), accs, s=18, alpha=0.6)
-        ax.plot(m["params"], sum(accs) / len(accs), "k_", ms=18, mew=2)
-        ax.annotate(f"{name} ({len(accs)} seeds)", (m["params"], min(accs)), textcoords="offset points",
-                    xytext=(0, -13), ha="center", fontsize=8)
+        dots = ax.scatter([m["params"]] * len(accs), accs, s=18, alpha=0.6,
+                          label=f"{name}: {m['params']:,} params, {m['epochs']} epochs, {len(accs)} seeds")
+        ax.plot(m["params"], sum(accs) / len(accs), "_", color=dots.get_facecolor()[0][:3], ms=18, mew=2)
     for r in PUBLIC_RESULTS:
         ax.scatter(r["params"], r["test_acc"], marker="x", color="grey", s=40)
         right_half = r["params"] > 12_000  # label towards the middle, above the point
@@ -297,7 +296,8 @@ def plot_accuracy_vs_params(models: dict[str, dict], save: str | Path | None = N
                   + [r["test_acc"] for r in PUBLIC_RESULTS])
     ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)", xlim=(3_000, 21_000),
            ylim=(min(everything) - 0.06, max(everything) + 0.03),
-           title="Ours (dots: seeds, bar: mean) and public results (×)")
+           title="Ours on the reporting seeds (dots: seeds, bar: mean) and public results (×)")
+    ax.legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     utils.save_figure(fig, save)
     if show:

@@ -138,3 +138,11 @@ def test_each_lesson_is_stated_and_the_seeds_support_it(lesson):
 def test_the_assignment_holds_on_every_seed_of_the_final_model():
     final = report.iteration_summaries(ROOT / "results")[model.DEFAULT_MODEL]
     assert min(final["final_test_acc"]) >= model.TARGET and final["epochs"] < 20 and final["params"] < 20_000
+
+
+@pytest.mark.parametrize("name", [n for n in report.TRACK_GOALS if n != model.DEFAULT_MODEL])
+def test_the_beyond_analysis_says_whether_each_track_met_its_goal(name):
+    (text,) = [t for t in markdown_cells() if t.startswith("**What the reporting seeds say.**")]
+    met = report.track_summaries(ROOT / "results")[name]["met"]
+    says = f"`{name}` meets its goal" if met else f"`{name}` misses its goal"
+    assert says in text, f"the reporting seeds say {name}'s goal is {'met' if met else 'not met'}"
