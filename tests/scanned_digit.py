@@ -1,6 +1,6 @@
 """MNIST digits rendered as a person would scan or photograph them: dark ink on light paper, enlarged 4-8
 times (each direction ±5 % on its own), off-centre on a larger page, with paper grain. The
-tests feed these to utils.to_mnist; run as a script it writes the README's sample, images/sample_digit.png:
+tests feed these to predict.to_mnist; run as a script it writes the README's sample, images/sample_digit.png:
 
     python tests/scanned_digit.py      # test digit 0 of MNIST (a 7), on a 200 x 240 page
 """

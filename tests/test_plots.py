@@ -1,4 +1,4 @@
-"""The notebook's evidence helpers: confusion matrix, LR range test, schedule and plots, on synthetic data."""
+"""The notebook's evidence helpers: confusion matrix, schedule and plots, on synthetic data."""
 import dataclasses
 
 import matplotlib
@@ -16,19 +16,6 @@ def test_confusion_matrix_counts_true_rows_against_predicted_columns():
     matrix = utils.confusion_matrix(predictions, labels)
     assert matrix.shape == (10, 10) and matrix.sum() == 5
     assert matrix[0, 0] == 1 and matrix[0, 1] == 1 and matrix[1, 1] == 1 and matrix[9, 3] == 1
-
-
-def test_lr_range_test_raises_the_lr_every_step_and_stops_when_the_loss_blows_up(synthetic_mnist):
-    recipe = dataclasses.replace(model.RECIPES["onecycle"], batch_size=32)
-    rows = utils.lr_range_test(model.MODELS["batchnorm"](), recipe, synthetic_mnist, lr_min=1e-3, lr_max=1e3,
-                               steps=60)
-    lrs = [r["lr"] for r in rows]
-    assert lrs[0] == pytest.approx(1e-3) and all(b > a for a, b in zip(lrs, lrs[1:]))
-    assert len(rows) < 60, "an LR of hundreds must blow the loss up before the last step"
-
-
-def test_smooth_is_unbiased_from_the_first_value():
-    assert utils.smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
 
 
 def test_evidence_plots_draw_without_error(synthetic_mnist, monkeypatch):

@@ -1,4 +1,4 @@
-"""utils.to_mnist and predict.py: a digit scanned as a person would scan it reads as the MNIST digit it came
+"""predict.to_mnist and predict.py: a digit scanned as a person would scan it reads as the MNIST digit it came
 from, and every kind of bad input gets one line saying what to do, never a traceback. Only the first test
 trains (marked slow); the rest use a randomly initialised net, which is enough for the plumbing."""
 import io
@@ -46,7 +46,7 @@ def test_scanned_mnist_digits_get_the_prediction_of_the_original(trained_final, 
     originals = mnist.test_x[torch.from_numpy(pick)]
     expected = utils.predict_probabilities(trained_final, originals).argmax(1)
     pages = [reopened(scanned(p, rng, rgba=kind == "rgba"), kind) for p in mnist_pixels(mnist, pick)]
-    x = torch.cat([utils.to_mnist(page, mnist.mean, mnist.std) for page in pages])
+    x = torch.cat([predict.to_mnist(page, mnist.mean, mnist.std) for page in pages])
     same = (utils.predict_probabilities(trained_final, x).argmax(1) == expected).float().mean().item()
     assert same >= 0.99, f"{kind}: {same:.2%} of the scanned digits keep the original's prediction"
 
@@ -69,7 +69,7 @@ def as_pixels(x: torch.Tensor) -> np.ndarray:
 
 
 def test_to_mnist_makes_an_mnist_digit_from_a_scan():
-    x = utils.to_mnist(drawn_digit(), 0.0, 1.0)
+    x = predict.to_mnist(drawn_digit(), 0.0, 1.0)
     assert x.shape == (1, 1, 28, 28) and x.dtype == torch.float32
     pixels = as_pixels(x)
     assert pixels.min() == 0 and pixels.max() == 1  # ink bright on black, the strokes' cores saturated
@@ -77,11 +77,12 @@ def test_to_mnist_makes_an_mnist_digit_from_a_scan():
     assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 in (20, 21)  # antialiasing may add a faint row
     centre = [(coordinates * pixels).sum() / pixels.sum() for coordinates in np.indices(pixels.shape)]
     assert np.allclose(centre, 14, atol=0.5)
-    assert torch.allclose(utils.to_mnist(drawn_digit(), MEAN, STD), (x - MEAN) / STD)
+    assert torch.allclose(predict.to_mnist(drawn_digit(), MEAN, STD), (x - MEAN) / STD)
 
 
 def test_light_ink_on_a_dark_page_gives_the_same_digit():
-    dark_on_light, light_on_dark = (as_pixels(utils.to_mnist(drawn_digit(bright), 0, 1)) for bright in (0, 1))
+    dark_on_light, light_on_dark = (as_pixels(predict.to_mnist(drawn_digit(bright), 0, 1))
+                                    for bright in (0, 1))
     assert np.abs(dark_on_light - light_on_dark).mean() < 0.01
 
 
@@ -103,13 +104,13 @@ def test_every_image_mode_reads_as_the_grey_image_does(mode):
         image = grey.convert("1", dither=Image.Dither.NONE)
     else:
         image = grey.convert(mode)
-    difference = np.abs(as_pixels(utils.to_mnist(image, 0, 1)) - as_pixels(utils.to_mnist(grey, 0, 1)))
+    difference = np.abs(as_pixels(predict.to_mnist(image, 0, 1)) - as_pixels(predict.to_mnist(grey, 0, 1)))
     assert difference.mean() < 0.03, mode
 
 
 def test_an_mnist_style_digit_comes_back_as_it_went_in():
-    once = as_pixels(utils.to_mnist(drawn_digit(), 0, 1))
-    twice = as_pixels(utils.to_mnist(Image.fromarray(np.round(once * 255).astype(np.uint8)), 0, 1))
+    once = as_pixels(predict.to_mnist(drawn_digit(), 0, 1))
+    twice = as_pixels(predict.to_mnist(Image.fromarray(np.round(once * 255).astype(np.uint8)), 0, 1))
     assert np.abs(once - twice).mean() < 0.02
 
 
@@ -123,7 +124,7 @@ def test_a_blank_page_has_no_ink(page):
         grey[100, 80] = 0  # one speck of dust is not a digit
     image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
     with pytest.raises(ValueError, match="no ink found"):
-        utils.to_mnist(image, MEAN, STD)
+        predict.to_mnist(image, MEAN, STD)
 
 
 # ---- predict.py: every bad input gets one clear line ----------------------------------------------------
@@ -196,7 +197,7 @@ def test_json_lists_every_image_in_order_with_the_errors_in_place(tmp_path, chec
 
 def test_probabilities_sum_to_one_in_eval_mode():
     net = utils.make_model("final", seed=0).train()
-    probabilities = utils.predict_probabilities(net, utils.to_mnist(drawn_digit(), MEAN, STD))
+    probabilities = utils.predict_probabilities(net, predict.to_mnist(drawn_digit(), MEAN, STD))
     assert probabilities.shape == (1, 10) and torch.allclose(probabilities.sum(), torch.tensor(1.0))
     assert not net.training
 
@@ -219,7 +220,7 @@ def test_a_bad_checkpoint_stops_with_one_line(tmp_path, digit_file, problem, say
 
 
 def test_load_checkpoint_rebuilds_the_named_model_in_eval_mode(checkpoint):
-    net, saved = utils.load_checkpoint(checkpoint)
+    net, saved = predict.load_checkpoint(checkpoint)
     assert isinstance(net, model.MODELS["final"]) and not net.training
     assert saved["mean"] == MEAN and saved["std"] == STD and saved["seed"] == 0
 
