@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import torch.nn as nn
 
+DROPOUT = 0.05  # every net's dropout rate: light, as the nets are small and BatchNorm regularises too
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -119,11 +121,11 @@ class BatchNormNet(Baseline):
 class DropoutNet(BatchNormNet):
     """Iteration 3: BatchNormNet with dropout after each pooling and before the classifier."""
 
-    def __init__(self, p: float = 0.05):
+    def __init__(self):
         super().__init__()
-        self.drop1 = nn.Dropout(p)
-        self.drop2 = nn.Dropout(p)
-        self.drop3 = nn.Dropout(p)
+        self.drop1 = nn.Dropout(DROPOUT)
+        self.drop2 = nn.Dropout(DROPOUT)
+        self.drop3 = nn.Dropout(DROPOUT)
 
     def forward(self, x):
         x = self.conv1(x)
@@ -152,19 +154,19 @@ class GapNet(nn.Module):
     """Iterations 5-7: GapHeadNet with the parameters GAP freed spent at 7×7: three 24-channel convolutions
     where it had one 16-channel one, which take the receptive field past the whole digit."""
 
-    def __init__(self, p: float = 0.05):
+    def __init__(self):
         super().__init__()
         self.conv1 = conv_bn(1, 8)     # 28×28, RF 3
         self.pool1 = pool()            # 14×14, RF 4
-        self.drop1 = nn.Dropout(p)
+        self.drop1 = nn.Dropout(DROPOUT)
         self.conv2 = conv_bn(8, 16)    # 14×14, RF 8
         self.conv3 = conv_bn(16, 16)   # 14×14, RF 12
         self.pool2 = pool()            # 7×7,   RF 14
-        self.drop2 = nn.Dropout(p)
+        self.drop2 = nn.Dropout(DROPOUT)
         self.conv4 = conv_bn(16, 24)   # 7×7,   RF 22
         self.conv5 = conv_bn(24, 24)   # 7×7,   RF 30: more than the 28×28 image
         self.conv6 = conv_bn(24, 24)   # 7×7,   RF 38
-        self.drop3 = nn.Dropout(p)
+        self.drop3 = nn.Dropout(DROPOUT)
         self.head = nn.Conv2d(24, 10, 1)
         self.gap = nn.AdaptiveAvgPool2d(1)
 
@@ -192,7 +194,7 @@ class FastNet(nn.Module):
     dropout, before the classifier, instead of three, and it drops whole channels (Dropout2d): element-wise
     masks are drawn one number at a time, and at 14×14 they cost about a tenth of a CPU step."""
 
-    def __init__(self, p: float = 0.05):
+    def __init__(self):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 8, 3, bias=False)  # 26×26, RF 3
         self.pool1 = pool()            # 13×13, RF 4
@@ -204,7 +206,7 @@ class FastNet(nn.Module):
         self.conv4 = conv_bn(16, 24)   # 6×6,   RF 22
         self.conv5 = conv_bn(24, 24)   # 6×6,   RF 30
         self.conv6 = conv_bn(24, 24)   # 6×6,   RF 38
-        self.drop = nn.Dropout2d(p)    # one mask value per channel: 24 draws per image, not 864
+        self.drop = nn.Dropout2d(DROPOUT)    # one mask value per channel: 24 draws per image, not 864
         self.head = nn.Conv2d(24, 10, 1)
         self.gap = nn.AdaptiveAvgPool2d(1)
 
@@ -269,20 +271,20 @@ class AccurateNet(nn.Module):
     so strokes are described before three pixels in four are pooled away. The extra convolution runs at
     full resolution, which makes this the slowest of our own nets per epoch (the README's s/epoch column)."""
 
-    def __init__(self, p: float = 0.05):
+    def __init__(self):
         super().__init__()
         self.conv1 = conv_bn(1, 8)     # 28×28, RF 3
         self.conv2 = conv_bn(8, 12)    # 28×28, RF 5
         self.pool1 = pool()            # 14×14, RF 6
-        self.drop1 = nn.Dropout(p)
+        self.drop1 = nn.Dropout(DROPOUT)
         self.conv3 = conv_bn(12, 16)   # 14×14, RF 10
         self.conv4 = conv_bn(16, 16)   # 14×14, RF 14
         self.pool2 = pool()            # 7×7,   RF 16
-        self.drop2 = nn.Dropout(p)
+        self.drop2 = nn.Dropout(DROPOUT)
         self.conv5 = conv_bn(16, 24)   # 7×7,   RF 24
         self.conv6 = conv_bn(24, 24)   # 7×7,   RF 32
         self.conv7 = conv_bn(24, 24)   # 7×7,   RF 40
-        self.drop3 = nn.Dropout(p)
+        self.drop3 = nn.Dropout(DROPOUT)
         self.head = nn.Conv2d(24, 10, 1)
         self.gap = nn.AdaptiveAvgPool2d(1)
 
@@ -307,14 +309,14 @@ class AccurateNet(nn.Module):
 class ReferenceNet(nn.Module):
     """The typical public solution (19,114 parameters), the yardstick of bench.py."""
 
-    def __init__(self, p: float = 0.05):
+    def __init__(self):
         super().__init__()
         self.block1 = nn.Sequential(conv_bn(1, 8, bias=True), conv_bn(8, 16, bias=True), pool(),
-                                    nn.Dropout(p))
+                                    nn.Dropout(DROPOUT))
         self.block2 = nn.Sequential(conv_bn(16, 16, bias=True), conv_bn(16, 32, bias=True), pool(),
-                                    nn.Dropout(p))
+                                    nn.Dropout(DROPOUT))
         self.block3 = nn.Sequential(conv_bn(32, 32, bias=True), conv_bn(32, 32, 1, 0, bias=True),
-                                    nn.Dropout(p))
+                                    nn.Dropout(DROPOUT))
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(32, 10)
 
