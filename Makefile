@@ -27,7 +27,7 @@ test: $(STAMP)  ## the whole suite: unit tests, the full final-recipe training, 
 test-fast: $(STAMP)  ## unit tests only (seconds)
 	$(BIN)/python -m pytest tests -m "not slow"
 
-notebook: $(STAMP)  ## execute the notebook top to bottom in full mode and store its outputs (10-30 minutes on 2 CPU cores)
+notebook: $(STAMP)  ## execute the notebook top to bottom in full mode and store its outputs (minutes to half an hour on 2 CPU cores)
 	$(BIN)/python -m jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 S6_MNIST.ipynb
 
 results: $(STAMP)  ## every seed of each model in MODELS, JOBS runs at a time, one thread each (logs: runs/)
