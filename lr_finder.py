@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import model
 import utils
-from train import Parser
+from train import Parser, add_run_args
 
 
 def lr_range_test(net: nn.Module, recipe: model.Recipe, data: utils.MNISTData, lr_min: float = 1e-4,
@@ -85,11 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=300, help="training steps, the LR growing every step")
     p.add_argument("--lr-min", type=float, default=1e-4, help="the first step's learning rate")
     p.add_argument("--lr-max", type=float, default=3.0, help="the last step's learning rate")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--device", default="auto",
-                   help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=int, help="CPU threads (default: one per core this process may use)")
-    p.add_argument("--data-dir", default="data", help="where MNIST/raw/ lives or is fetched to")
+    add_run_args(p)
     args = p.parse_args(argv)
     if args.steps < 2:
         p.error(f"--steps must be at least 2, got {args.steps}")

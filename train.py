@@ -25,6 +25,15 @@ class Parser(argparse.ArgumentParser):
         sys.exit(f"{self.prog}: error: {message} (see --help)")
 
 
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The flags of every command that trains: seed, device, CPU threads, data folder (lr_finder.py too)."""
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--threads", type=int, help="CPU threads (default: one per core this process may use)")
+    p.add_argument("--data-dir", default="data", help="where MNIST/raw/ lives or is fetched to")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = Parser(prog="train.py", description="Train an MNIST model from model.py with its recipe.",
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -32,11 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     p.add_argument("--lr", type=float, help="override the recipe's (peak) learning rate")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--device", default="auto",
-                   help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=int, help="CPU threads (default: one per core this process may use)")
-    p.add_argument("--data-dir", default="data", help="where MNIST/raw/ lives or is fetched to")
+    add_run_args(p)
     p.add_argument("--results", metavar="PATH", help="write the history and final accuracy as JSON here")
     p.add_argument("--save", metavar="PATH", help="write a checkpoint here (atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines still print)")
