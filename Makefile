@@ -30,9 +30,9 @@ test-fast: $(STAMP)  ## unit tests only (seconds)
 notebook: $(STAMP)  ## execute the notebook top to bottom in full mode and store its outputs (minutes to half an hour on 2 CPU cores)
 	$(BIN)/python -m jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 S6_MNIST.ipynb
 
-results: $(STAMP)  ## every seed of each model in MODELS, JOBS runs at a time, one thread each (logs: runs/)
+results: $(STAMP)  ## each model in MODELS over SEEDS (a model's seeds first), JOBS at a time, 1 thread each (logs: runs/)
 	@mkdir -p runs
-	@for s in $(SEEDS); do for m in $(MODELS); do echo "$$m $$s"; done; done | xargs -P $(JOBS) -L 1 sh -c \
+	@for m in $(MODELS); do for s in $(SEEDS); do echo "$$m $$s"; done; done | xargs -P $(JOBS) -L 1 sh -c \
 	  '$(BIN)/python train.py --quiet --threads 1 --model $$0 --seed $$1 --results results/$$0_seed$$1.json \
 	   > runs/$$0_seed$$1.log 2>&1 && echo "$$0 seed $$1: $$(tail -n 1 runs/$$0_seed$$1.log)" \
 	   || { echo "$$0 seed $$1 failed: see runs/$$0_seed$$1.log"; exit 255; }'

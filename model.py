@@ -22,6 +22,8 @@ class Recipe:
     optimizer: str = "sgd"         # "sgd" (Nesterov momentum) or "adam"
     lr: float = 0.05               # peak LR for "onecycle", constant start LR otherwise
     momentum: float = 0.9          # SGD only; OneCycle cycles it between 0.85 and 0.95
+    nesterov: bool = True          # SGD with momentum: Nesterov's look-ahead form, else plain (heavy-ball)
+    cycle_momentum: bool = True    # OneCycle moves momentum opposite to the LR; False holds it at `momentum`
     weight_decay: float = 0.0
     schedule: str = "none"         # "none", "step" (StepLR every step_size epochs) or "onecycle" (per batch)
     step_size: int = 6             # epochs, for "step"
@@ -228,6 +230,112 @@ class FastNet(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------
+# The ablations: the final network with one part taken away (the notebook's "What the final model needs")
+# ----------------------------------------------------------------------------------------------------
+
+class FastNetNoBatchNorm(nn.Module):
+    """FastNet without BatchNorm: each convolution gets its bias back, as in the baseline."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3)      # 26×26, RF 3
+        self.pool1 = pool()                  # 13×13, RF 4
+        self.relu1 = nn.ReLU()
+        self.conv2 = conv(8, 16)             # 13×13, RF 8
+        self.conv3 = conv(16, 16)            # 13×13, RF 12
+        self.pool2 = pool()                  # 6×6,   RF 14
+        self.conv4 = conv(16, 24)            # 6×6,   RF 22
+        self.conv5 = conv(24, 24)            # 6×6,   RF 30
+        self.conv6 = conv(24, 24)            # 6×6,   RF 38
+        self.drop = nn.Dropout2d(DROPOUT)
+        self.head = nn.Conv2d(24, 10, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.relu1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.conv4(x)
+        x = self.conv5(x)
+        x = self.conv6(x)
+        x = self.drop(x)
+        x = self.head(x)
+        x = self.gap(x)
+        return x.flatten(1)
+
+
+class FastNetNoDropout(nn.Module):
+    """FastNet without its Dropout2d. The same layers in the same order, so the same seed gives the same
+    initial weights: a paired comparison."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, bias=False)  # 26×26, RF 3
+        self.pool1 = pool()            # 13×13, RF 4
+        self.bn1 = nn.BatchNorm2d(8)
+        self.relu1 = nn.ReLU()
+        self.conv2 = conv_bn(8, 16)    # 13×13, RF 8
+        self.conv3 = conv_bn(16, 16)   # 13×13, RF 12
+        self.pool2 = pool()            # 6×6,   RF 14
+        self.conv4 = conv_bn(16, 24)   # 6×6,   RF 22
+        self.conv5 = conv_bn(24, 24)   # 6×6,   RF 30
+        self.conv6 = conv_bn(24, 24)   # 6×6,   RF 38
+        self.head = nn.Conv2d(24, 10, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.bn1(x)
+        x = self.relu1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.conv4(x)
+        x = self.conv5(x)
+        x = self.conv6(x)
+        x = self.head(x)
+        x = self.gap(x)
+        return x.flatten(1)
+
+
+class FastNetOneConv(nn.Module):
+    """FastNet without the capacity GAP freed: one 16-channel convolution at 6×6 where it has three 24-channel
+    ones, as the gap iteration had at 7×7."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, bias=False)  # 26×26, RF 3
+        self.pool1 = pool()            # 13×13, RF 4
+        self.bn1 = nn.BatchNorm2d(8)
+        self.relu1 = nn.ReLU()
+        self.conv2 = conv_bn(8, 16)    # 13×13, RF 8
+        self.conv3 = conv_bn(16, 16)   # 13×13, RF 12
+        self.pool2 = pool()            # 6×6,   RF 14
+        self.conv4 = conv_bn(16, 16)   # 6×6,   RF 22
+        self.drop = nn.Dropout2d(DROPOUT)
+        self.head = nn.Conv2d(16, 10, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.bn1(x)
+        x = self.relu1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.conv4(x)
+        x = self.drop(x)
+        x = self.head(x)
+        x = self.gap(x)
+        return x.flatten(1)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Beyond the assignment: the same design, resized
 # ----------------------------------------------------------------------------------------------------
 
@@ -338,6 +446,17 @@ MODELS: dict[str, type[nn.Module]] = {
     "onecycle": GapNet,
     "speed": FastNet,
     "final": FastNet,
+    "minus_batchnorm": FastNetNoBatchNorm,
+    "minus_dropout": FastNetNoDropout,
+    "minus_augment": FastNet,
+    "minus_onecycle": FastNet,
+    "minus_weight_decay": FastNet,
+    "minus_nesterov": FastNet,
+    "minus_average": FastNet,
+    "minus_capacity": FastNetOneConv,
+    "onecycle_constant_lr": FastNet,
+    "onecycle_low_peak": FastNet,
+    "onecycle_fixed_momentum": FastNet,
     "tiny": TinyNet,
     "accurate": AccurateNet,
     "sprint": FastNet,
@@ -351,6 +470,7 @@ _PLAIN = Recipe(epochs=9, batch_size=128, optimizer="sgd", lr=0.02, momentum=0.9
 _AUGMENT = dict(rotate_deg=10.0, translate=0.1, scale=0.1)  # ±10°, ±2.8 px, ±10 % zoom
 _ONECYCLE = dict(optimizer="sgd", schedule="onecycle", lr=0.1, momentum=0.9, weight_decay=5e-4)
 _SPEED = Recipe(epochs=9, batch_size=128, **_ONECYCLE, **_AUGMENT, channels_last=True)
+_FINAL = replace(_SPEED, ema_decay=0.995)
 RECIPES: dict[str, Recipe] = {
     "baseline": _PLAIN,
     "batchnorm": _PLAIN,
@@ -363,7 +483,22 @@ RECIPES: dict[str, Recipe] = {
     # FastNet's CPU convolutions run faster on channels-last maps.
     "speed": _SPEED,
     # What is tested and kept is the average of the weights over the last ~200 steps (1 / (1 - 0.995)).
-    "final": replace(_SPEED, ema_decay=0.995),
+    "final": _FINAL,
+    # The ablations: the final recipe with one part taken away. Recipe-only rows share the final model's
+    # initial weights and batch order seed by seed (and minus_dropout, whose net has the same layers).
+    "minus_batchnorm": _FINAL,
+    "minus_dropout": _FINAL,
+    "minus_augment": replace(_FINAL, rotate_deg=0.0, translate=0.0, scale=0.0),
+    "minus_onecycle": replace(_FINAL, schedule="none", lr=_PLAIN.lr),  # the earlier iterations' constant LR
+    "minus_weight_decay": replace(_FINAL, weight_decay=0.0),
+    "minus_nesterov": replace(_FINAL, nesterov=False),
+    "minus_average": replace(_FINAL, ema_decay=0.0),
+    "minus_capacity": _FINAL,
+    # Controls for the onecycle iteration, which changed the LR's shape, its peak and momentum at once: each
+    # changes one of the three in the final recipe, paired with its runs as the ablations are.
+    "onecycle_constant_lr": replace(_FINAL, schedule="none"),          # OneCycle's peak 0.1, held constant
+    "onecycle_low_peak": replace(_FINAL, lr=_PLAIN.lr),                # OneCycle peaking at 0.02
+    "onecycle_fixed_momentum": replace(_FINAL, cycle_momentum=False),  # momentum held at 0.9
     # Milder augmentation (a net this small under-fits), twice the steps (batch 64), a longer anneal, weight
     # average, 2 clean last epochs.
     "tiny": Recipe(epochs=15, batch_size=64, **_ONECYCLE, rotate_deg=7.0, translate=0.07, scale=0.07,

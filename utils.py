@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from model import TARGET, Recipe
 
@@ -220,7 +220,8 @@ def memory_format_for(recipe: Recipe, device: torch.device) -> torch.memory_form
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "sgd":  # foreach: one call per update for all tensors, the same numbers
         return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                               nesterov=recipe.momentum > 0, weight_decay=recipe.weight_decay, foreach=True)
+                               nesterov=recipe.nesterov and recipe.momentum > 0,
+                               weight_decay=recipe.weight_decay, foreach=True)
     return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
@@ -231,7 +232,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
             optimizer, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
             pct_start=recipe.pct_start, div_factor=recipe.div_factor,
             final_div_factor=recipe.final_div_factor, anneal_strategy="linear",
-            cycle_momentum=recipe.optimizer == "sgd" and recipe.momentum > 0), True
+            cycle_momentum=recipe.cycle_momentum and recipe.optimizer == "sgd" and recipe.momentum > 0,
+        ), True
     if recipe.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, gamma=recipe.gamma), False
     return None, False
@@ -298,13 +300,30 @@ def predict_probabilities(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 TRAIN_EVAL_IMAGES = 10_000  # the fixed training subset whose eval-mode accuracy sits beside the test accuracy
 
 
+@torch.no_grad()
+def with_own_bn_statistics(average: AveragedModel, x: torch.Tensor, batch_size: int = 500) -> nn.Module:
+    """A copy of the averaged network whose BatchNorm statistics are recomputed for its own weights, over the
+    images `x` (`torch.optim.swa_utils.update_bn`). The average's own buffers are a moving average of the raw
+    network's statistics, which belong to other weights. The random state is restored afterwards, so that the
+    training run goes on exactly as without this evaluation (dropout draws in train mode)."""
+    net = copy.deepcopy(average.module)
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        update_bn([x[start:start + batch_size] for start in range(0, len(x), batch_size)], net)
+    return net
+
+
 def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progress: bool = True,
         log: bool = True, on_epoch=None, stop_at: float | None = None) -> list[dict]:
     """Train `model` with `recipe` from `seed`; one row per epoch: train_loss/acc (running: augmented batches,
     train mode), train_eval_loss/acc (the first TRAIN_EVAL_IMAGES training images: clean, eval mode),
     test_loss/acc, lr, seconds. `on_epoch(history)` runs after each epoch; `stop_at` (percent) ends training
-    at the first epoch whose test_acc reaches it. With a weight average the test columns are the average's,
-    and `model` ends up holding it."""
+    at the first epoch whose test_acc reaches it.
+
+    With a weight average (recipe.ema_decay > 0) the test and train_eval columns are the averaged weights' with
+    BatchNorm statistics recomputed for them on the TRAIN_EVAL_IMAGES, and `model` ends up holding that
+    network; each row also records test_acc_raw (the trained weights themselves, no average) and
+    test_acc_avg_buffers (the averaged weights with the averaged statistics, what fit reported before)."""
     torch.manual_seed(seed)  # CPU, CUDA and MPS generators alike
     generator = torch.Generator(device=data.device if data.device.type == "cuda" else "cpu").manual_seed(seed)
     model.to(data.device, memory_format=memory_format_for(recipe, data.device))
@@ -313,21 +332,27 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
     average = None  # a moving average of the weights and BatchNorm statistics: single steps' noise cancels
     if recipe.ema_decay != 0:
         average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
-    evaluated = average.module if average is not None else model
     clean = replace(recipe, rotate_deg=0.0, translate=0.0, scale=0.0)  # the last `clean_epochs` epochs
+    train_x, train_y = data.train_x[:TRAIN_EVAL_IMAGES], data.train_y[:TRAIN_EVAL_IMAGES]
     history = []
     for epoch in range(1, recipe.epochs + 1):
         started = time.perf_counter()
         train = train_epoch(model, data, recipe if epoch <= recipe.epochs - recipe.clean_epochs else clean,
                             optimizer, scheduler, per_batch, generator,
                             progress=f"epoch {epoch}/{recipe.epochs}" if progress else None, average=average)
-        seconds = time.perf_counter() - started  # training time; the two evaluations below are not in it
+        seconds = time.perf_counter() - started  # training time; the evaluations below are not in it
+        extra = {}
+        evaluated = model
+        if average is not None:
+            evaluated = with_own_bn_statistics(average, train_x)
+            extra = {"test_acc_raw": evaluate(model, data.test_x, data.test_y)["acc"],
+                     "test_acc_avg_buffers": evaluate(average.module, data.test_x, data.test_y)["acc"]}
         test = evaluate(evaluated, data.test_x, data.test_y)
         # The same images every epoch, un-augmented and in eval mode: comparable with the test columns.
-        train_clean = evaluate(evaluated, data.train_x[:TRAIN_EVAL_IMAGES], data.train_y[:TRAIN_EVAL_IMAGES])
+        train_clean = evaluate(evaluated, train_x, train_y)
         history.append({"epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
                         "train_eval_loss": train_clean["loss"], "train_eval_acc": train_clean["acc"],
-                        "test_loss": test["loss"], "test_acc": test["acc"], "lr": train["lr"],
+                        "test_loss": test["loss"], "test_acc": test["acc"], **extra, "lr": train["lr"],
                         "seconds": seconds})
         if log:
             print(format_epoch(history[-1]))
@@ -336,7 +361,7 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
         if stop_at is not None and test["acc"] >= stop_at:
             break
     if average is not None:  # the caller keeps the weights that were tested
-        model.load_state_dict(average.module.state_dict())
+        model.load_state_dict(evaluated.state_dict())
     return history
 
 
