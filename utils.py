@@ -455,24 +455,44 @@ def show_figure(fig, save: str | Path | None = None) -> None:
     plt.show()
 
 
-def plot_history(history: list[dict], title: str = "", save: str | Path | None = None):
+def plot_history(history: list[dict], title: str = "", save: str | Path | None = None,
+                 seed_runs: list[list[dict]] | None = None):
     """Loss (log scale) and accuracy per epoch of the training batches, the clean training subset and the test
-    set. Accuracy always spans 97-100 %, so the iterations' plots compare at a glance."""
+    set for one run (`history`); with `seed_runs` (histories of other seeds), the mean ± sd of their clean
+    train and test curves as shaded bands behind it. The accuracy axis spans every clean-train and test point;
+    running train-batch points below it are named in the axis label."""
     import matplotlib.pyplot as plt
     epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
     curves = (("train", ":", "train batches (running, train mode)"),
               ("train_eval", "-o", "train images (clean, eval mode)"), ("test", "-s", "test (eval mode)"))
+    shown = []
     for key, style, label in curves:
-        ax_loss.plot(epochs, [r[f"{key}_loss"] for r in history], style, ms=3, label=label)
-        ax_acc.plot(epochs, [r[f"{key}_acc"] for r in history], style, ms=3, label=label)
+        line, = ax_loss.plot(epochs, [r[f"{key}_loss"] for r in history], style, ms=3, label=label)
+        ax_acc.plot(epochs, [r[f"{key}_acc"] for r in history], style, ms=3, color=line.get_color(),
+                    label=f"{label}, this run")
+        if key != "train":
+            shown += [r[f"{key}_acc"] for r in history]
+        if seed_runs and key != "train":
+            per_epoch = [torch.tensor([run[i][f"{key}_acc"] for run in seed_runs if len(run) > i])
+                         for i in range(len(history))]
+            mean = torch.stack([e.mean() for e in per_epoch])
+            sd = torch.stack([e.std() if len(e) > 1 else torch.tensor(0.0) for e in per_epoch])
+            ax_acc.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2,
+                                label=f"{label.split(' (')[0]}, {len(seed_runs)} seeds: mean ± sd")
+            shown += (mean - sd).tolist() + (mean + sd).tolist()
+    bottom, top = min(shown) - 0.1, max(max(shown), TARGET) + 0.1
+    below = [f"{r['train_acc']:.1f}" for r in history if r["train_acc"] < bottom]
     ax_acc.axhline(TARGET, color="grey", ls="--", lw=1, label=f"{TARGET}% target")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log",
-                title=f"{title} loss".strip())
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{title} accuracy".strip(), ylim=(97, 100))
+                title=f"{title}: loss".strip(": "))
+    ax_acc.set(xlabel="epoch", title=f"{title}: accuracy".strip(": "), ylim=(bottom, top),
+               ylabel="accuracy (%)" + (f"\n(train batches below: {', '.join(below)} %)" if below else ""))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8, loc="lower right")
+    ax_acc.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the data, never on it
+    ax_loss.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
     show_figure(fig, save)
 
 
@@ -525,15 +545,19 @@ def plot_confusion(model: nn.Module, data: MNISTData, save: str | Path | None = 
     import matplotlib.pyplot as plt
     matrix = confusion_matrix(evaluate(model, data.test_x, data.test_y)["predictions"], data.test_y)
     fig, (ax_m, ax_c) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.1, 1]})
-    ax_m.imshow(matrix.clone().fill_diagonal_(0).numpy(), cmap="Reds")
+    mistakes = matrix.clone().fill_diagonal_(0)
+    image = ax_m.imshow(mistakes.numpy(), cmap="Reds")
+    fig.colorbar(image, ax=ax_m, label="test digits", fraction=0.046)
     for (i, j), n in zip(torch.cartesian_prod(torch.arange(10), torch.arange(10)).tolist(), matrix.flatten()):
-        if i != j and n > 0:
-            ax_m.text(j, i, int(n), ha="center", va="center", fontsize=8)
+        if i != j and n > 0:  # white on the darker half of the colour scale, black on the lighter
+            ax_m.text(j, i, int(n), ha="center", va="center", fontsize=8,
+                      color="white" if n > mistakes.max() / 2 else "black")
     ax_m.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
              title="test mistakes (true row → predicted column)")
-    ax_c.bar(range(10), (100 * matrix.diag() / matrix.sum(1)).tolist(), color="tab:blue")
+    per_class = (100 * matrix.diag() / matrix.sum(1)).tolist()
+    ax_c.bar(range(10), per_class, color="tab:blue")
     ax_c.axhline(TARGET, color="tab:red", ls="--", lw=1, label=f"{TARGET}%")
-    ax_c.set(xticks=range(10), xlabel="true digit", ylabel="accuracy (%)", ylim=(98, 100),
+    ax_c.set(xticks=range(10), xlabel="true digit", ylabel="accuracy (%)", ylim=(min(per_class) - 0.3, 100),
              title="per-class test accuracy")
     ax_c.legend(loc="lower right")
     show_figure(fig, save)
