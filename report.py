@@ -339,10 +339,11 @@ def print_result(name: str, history: list[dict], folder: str | Path = "results")
               f"(SE) -> {v['verdict']}")
 
 
-def plot_curves(name: str, history: list[dict], folder: str | Path = "results", title: str = "") -> None:
+def plot_curves(name: str, history: list[dict], title: str = "", folder: str | Path = "results",
+                save: str | Path | None = None) -> None:
     """The live run's curves with the seeds' mean ± sd bands from results/ behind them."""
     runs = load_runs(name, folder, SEEDS)
-    utils.plot_history(history, title=title or name, seed_runs=[r["history"] for r in runs] or None)
+    utils.plot_history(history, title=title or name, save=save, seed_runs=[r["history"] for r in runs] or None)
 
 
 def plot_iteration_curves(summaries: dict[str, dict] | None = None, folder: str | Path = "results"):
