@@ -1,4 +1,5 @@
-# Every target installs into .venv first if needed, so each works as the first command on a fresh clone.
+# Every target installs into .venv first if needed, so each works as the first command on a fresh clone
+# (colab excepted: colab.py needs only the standard library, so it runs on a plain python3).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -43,8 +44,8 @@ bench: $(STAMP)  ## time to 99.4 % against the reference pipeline; BENCH_JSON=pa
 readme: $(STAMP)  ## rewrite the README's results section from results/
 	$(BIN)/python report.py
 
-colab: $(STAMP)  ## point the Colab badges and the notebook's REPO_URL at this clone's GitHub remote
-	$(BIN)/python colab.py
+colab:  ## point the Colab badges and the notebook's REPO_URL and BRANCH at this clone's remote and branch
+	$(PYTHON) colab.py
 
 lab: $(STAMP)  ## open the notebook in JupyterLab
 	$(BIN)/python -m jupyter lab S6_MNIST.ipynb

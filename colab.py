@@ -2,8 +2,8 @@
 
 Reads `git remote get-url origin` (https://github.com/OWNER/REPO(.git) or git@github.com:OWNER/REPO(.git))
 and the current branch, then writes them into the three places that name the repository: the Colab badge in
-README.md, the Colab badge in the notebook's first markdown cell, and REPO_URL (with `--branch` for the clone,
-on a branch other than main or master) in the notebook's setup cell. A second run changes nothing. Exit
+README.md, the Colab badge in the notebook's first markdown cell, and REPO_URL (with BRANCH, the branch the
+setup cell clones and updates to) in the notebook's setup cell. A second run changes nothing. Exit
 status 1, with nothing changed, when there is no GitHub remote or a place to write is missing.
 """
 from __future__ import annotations
@@ -17,14 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 NOTEBOOK = "S6_MNIST.ipynb"
 PLACEHOLDER = "YOUR-GITHUB-NAME/S6_MNIST"
-DEFAULT_BRANCHES = ("main", "master")  # a plain clone checks these out: no --branch needed
 
 GITHUB_REMOTE = re.compile(r"^(?:https://(?:[^@/]+@)?github\.com/|ssh://git@github\.com/|git@github\.com:)"
                            r"(?P<repo>[\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/(?P<repo>[^/\s)]+/[^/\s)]+)/blob/"
                    rf"(?P<branch>\S+?)/{re.escape(NOTEBOOK)}")
 REPO_URL = re.compile(r'REPO_URL = "https://github\.com/(?P<repo>[^"]*)"')
-CLONE = re.compile(r'"--depth", "1", (?:"--branch", "[^"]*", )?REPO_URL')
+BRANCH = re.compile(r'^BRANCH = "[^"]*"', re.MULTILINE)
 
 
 def github_repo(url: str) -> str | None:
@@ -84,7 +83,6 @@ def repositories_named(root: Path = ROOT) -> dict[str, str]:
 def point_at(root: Path, repo: str, branch: str) -> list[str]:
     """Write `repo` (OWNER/REPO) and `branch` into the three places; return the names of the files changed."""
     badge = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{NOTEBOOK}"
-    clone = '"--depth", "1", ' + ("" if branch in DEFAULT_BRANCHES else f'"--branch", {json.dumps(branch)}, ')
     readme_path, notebook_path = root / "README.md", root / NOTEBOOK
     readme_before = readme_path.read_text(encoding="utf-8")
     notebook_before = notebook_path.read_text(encoding="utf-8")
@@ -92,8 +90,8 @@ def point_at(root: Path, repo: str, branch: str) -> list[str]:
     readme = substitute(BADGE, badge, readme_before, "README.md")
     edit_source(find_cell(notebook, "markdown"), [(BADGE, badge)], f"{NOTEBOOK}'s first markdown cell")
     edit_source(find_cell(notebook, "code", "REPO_URL = "),
-                [(REPO_URL, f'REPO_URL = "https://github.com/{repo}"'), (CLONE, clone + "REPO_URL")],
-                f"{NOTEBOOK}'s setup cell")
+                [(REPO_URL, f'REPO_URL = "https://github.com/{repo}"'),
+                 (BRANCH, f"BRANCH = {json.dumps(branch)}")], f"{NOTEBOOK}'s setup cell")
     # Written only once every place was found, so that a failure leaves both files as they were.
     changed = []
     for path, before, after in ((readme_path, readme_before, readme),

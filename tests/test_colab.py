@@ -61,7 +61,7 @@ def test_make_colab_writes_the_remote_into_the_three_places_and_nothing_else(clo
     assert colab.repositories_named(clone) == dict.fromkeys(PLACES, "alice/s6-mnist")
     after = files(clone)
     assert "colab.research.google.com/github/alice/s6-mnist/blob/main/S6_MNIST.ipynb" in after["README.md"]
-    assert '"--depth", "1", REPO_URL' in setup_source(clone)  # main is what a plain clone checks out
+    assert '\nBRANCH = "main"' in setup_source(clone)
     old_lines, new_lines = before["README.md"].splitlines(), after["README.md"].splitlines()
     assert len(old_lines) == len(new_lines) and sum(old != new for old, new in zip(old_lines, new_lines)) == 1
     old_cells, new_cells = (json.loads(f[colab.NOTEBOOK])["cells"] for f in (before, after))
@@ -76,7 +76,7 @@ def test_a_branch_goes_into_the_badge_and_the_clone_and_back_out(clone):
     git(clone, "symbolic-ref", "HEAD", "refs/heads/colab-try")
     assert colab.main(clone) == 0
     assert "/blob/colab-try/S6_MNIST.ipynb" in files(clone)["README.md"]
-    assert '"git", "clone", "--depth", "1", "--branch", "colab-try", REPO_URL' in setup_source(clone)
+    assert '\nBRANCH = "colab-try"' in setup_source(clone)
     git(clone, "symbolic-ref", "HEAD", "refs/heads/main")
     assert colab.main(clone) == 0
     assert files(clone) == original  # the placeholder on main: byte for byte what is committed
