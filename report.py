@@ -197,10 +197,10 @@ def ablation_summaries(rows: dict[str, str], folder: str | Path = "results") -> 
     return summaries
 
 
-def ablation_table(summaries: dict[str, dict]) -> str:
+def ablation_table(summaries: dict[str, dict], folder: str | Path = "results") -> str:
     """One row per ablation or control: what it takes away, final test accuracy over seeds, and the verdict
     on its difference from the final model."""
-    final = seed_stats([r["final_test_acc"] for r in load_runs(model.DEFAULT_MODEL, seeds=SEEDS)])
+    final = seed_stats([r["final_test_acc"] for r in load_runs(model.DEFAULT_MODEL, folder, SEEDS)])
     rows = [["final (nothing taken away)", f"{_final_params():,}", final["n"],
              f"{final['mean']:.2f} ± {final['sd']:.2f}", f"{final['min']:.2f}–{final['max']:.2f}", "–", "–"]]
     for name, s in summaries.items():
@@ -538,7 +538,13 @@ def readme_section(folder: str | Path = "results") -> str:
         "**The learning log**, one change per iteration; the last column compares each with the one before "
         "(difference of the means ± its standard error; an effect when larger than twice that):",
         iterations_table(iteration_summaries(folder)),
-        "**The final model and the three tracks beyond the assignment**, on seeds no choice looked at:",
+        "**The final model, one part taken away at a time** (seeds 0–4, 9 epochs; a paired difference is "
+        "taken seed by seed, for rows that share the final model's initial weights and batch order):",
+        ablation_table(ablation_summaries(ABLATIONS, folder), folder),
+        "**The schedule, one change at a time** (the final recipe with one of OneCycle's three changes undone):",
+        ablation_table(ablation_summaries(SCHEDULE_CONTROLS, folder), folder),
+        "**The final model and the three tracks beyond the assignment**, on seeds no choice looked at (the "
+        "final model on 105–109; the tracks still on the last round's 100–104):",
         tracks_table(track_summaries(folder)),
     ]
     if (folder / "bench.json").exists():
