@@ -34,12 +34,14 @@ import argparse
 import math
 import os
 import statistics
+import sys
 
 import torch
 import torch.nn.functional as F
 
 import model
 import utils
+from train import Parser, add_device_args, device_for
 
 REFERENCE_EPOCHS_TO_TARGET = 15  # the public reference's first epoch at >= model.TARGET
 
@@ -80,6 +82,7 @@ def time_steps(net, batches, steps: int, device) -> float:
     started = None
     for i, (x, y) in enumerate(batches):
         if i == 5:
+            utils.synchronize(device)  # the warm-up's queued kernels are not part of the timed steps
             started = time.perf_counter()
         if i == steps + 5:
             break
@@ -87,6 +90,7 @@ def time_steps(net, batches, steps: int, device) -> float:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    utils.synchronize(device)  # on CUDA or MPS the steps may still be running: wait for them
     return (time.perf_counter() - started) / steps
 
 
@@ -168,15 +172,15 @@ def profile_figures(name: str, data: utils.MNISTData, history: list[dict], devic
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(prog="bench.py", description=__doc__.split("\n")[0],
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default=model.DEFAULT_MODEL, choices=list(model.MODELS), metavar="NAME",
                    help="the model whose time to model.TARGET is measured, with its recipe")
     p.add_argument("--steps", type=int, default=100, help="timed steps per pipeline and round")
     p.add_argument("--repeats", type=int, default=3,
                    help="rounds of timing the pipelines (the median is kept)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    p.add_argument("--data-dir", default="data")
+    add_device_args(p)
+    p.add_argument("--data-dir", default="data", help="where MNIST/raw/ lives or is fetched to")
     p.add_argument("--profile", action="store_true", help="also GFLOP/s and the step's time by map size")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = p.parse_args(argv)
@@ -189,8 +193,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    device = utils.pick_device(args.device)
-    data = utils.load_mnist(args.data_dir, device)
+    try:
+        device = device_for(args)
+        data = utils.load_mnist(args.data_dir, device)
+    except (ValueError, utils.DataError) as error:
+        sys.exit(f"bench.py: error: {error}")
 
     # Ours first, so that "from process start" is literally that: nothing else has run yet.
     setup = time.perf_counter() - PROCESS_START

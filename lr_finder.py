@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import model
 import utils
-from train import Parser, add_run_args
+from train import Parser, add_run_args, device_for
 
 
 def lr_range_test(net: nn.Module, recipe: model.Recipe, data: utils.MNISTData, lr_min: float = 1e-4,
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         net = utils.make_model(args.model, args.seed)
-        device = utils.pick_device(args.device, threads=args.threads)
+        device = device_for(args)
         data = utils.load_mnist(args.data_dir, device)
     except (ValueError, utils.DataError) as error:
         sys.exit(f"lr_finder.py: error: {error}")

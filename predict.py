@@ -120,6 +120,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, one digit each")
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="checkpoint written by `make train`")
     p.add_argument("--json", action="store_true", help="print one JSON list instead of a line per image")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (a few images: quickest, nothing to copy), cuda, cuda:N, mps or auto")
     return p.parse_args(argv)
 
 
@@ -151,7 +153,7 @@ def predict_file(net, checkpoint: dict, path: str) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        net, checkpoint = load_checkpoint(args.checkpoint)
+        net, checkpoint = load_checkpoint(args.checkpoint, utils.pick_device(args.device))
     except ValueError as error:
         print(f"predict.py: error: {error}", file=sys.stderr)
         return 1

