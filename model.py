@@ -1,4 +1,4 @@
-"""The networks of the learning log, one class per idea, and the recipe that trains each one.
+"""The networks of the learning log, one class per architecture, and the recipe that trains each one.
 
 `MODELS[name]` is an architecture and `RECIPES[name]` how to train it: one name reproduces one number
 (`python train.py --model NAME --seed N`). Each iteration changes one thing against the one before it: the
@@ -35,7 +35,7 @@ class Recipe:
     rotate_deg: float = 0.0        # augmentation: ±degrees of rotation per image
     translate: float = 0.0         # ±fraction of the image size to shift per image
     scale: float = 0.0             # ±fraction of zoom per image
-    channels_last: bool = False    # CPU only: NHWC weights and maps (FastNet's CPU step is faster with it)
+    channels_last: bool = False    # CPU only: NHWC weights and maps (bench.py times both layouts)
     ema_decay: float = 0.0         # > 0: test (and keep) a moving average of the weights, updated every step
     clean_epochs: int = 0          # the last N epochs train on un-augmented images
 
@@ -89,19 +89,19 @@ def pool() -> nn.MaxPool2d:
 # ----------------------------------------------------------------------------------------------------
 # The notebook's iterations
 # ----------------------------------------------------------------------------------------------------
+# Each network is written out whole, repeating the one before it on purpose: every class reads alone.
 
-class Baseline(nn.Module):
-    """Iteration 1: plain convolutions, two max-pools, and a 7×7 convolution as the classifier."""
-    block = staticmethod(conv)
+class BaselineNet(nn.Module):
+    """Iteration 1: plain 3×3 convolutions with ReLU, two max-pools, a 7×7 convolution as the classifier."""
 
     def __init__(self):
         super().__init__()
-        self.conv1 = self.block(1, 8)    # 28×28, RF 3
-        self.pool1 = pool()              # 14×14, RF 4
-        self.conv2 = self.block(8, 16)   # 14×14, RF 8
-        self.conv3 = self.block(16, 16)  # 14×14, RF 12
-        self.pool2 = pool()              # 7×7,   RF 14
-        self.conv4 = self.block(16, 16)  # 7×7,   RF 22
+        self.conv1 = conv(1, 8)           # 28×28, RF 3
+        self.pool1 = pool()               # 14×14, RF 4
+        self.conv2 = conv(8, 16)          # 14×14, RF 8
+        self.conv3 = conv(16, 16)         # 14×14, RF 12
+        self.pool2 = pool()               # 7×7,   RF 14
+        self.conv4 = conv(16, 16)         # 7×7,   RF 22
         self.head = nn.Conv2d(16, 10, 7)  # 1×1 out: one 7×7 kernel per class looks at the whole map
 
     def forward(self, x):
@@ -115,19 +115,45 @@ class Baseline(nn.Module):
         return x.flatten(1)
 
 
-class BatchNormNet(Baseline):
-    """Iteration 2: the baseline with BatchNorm after every convolution."""
-    block = staticmethod(conv_bn)
-
-
-class DropoutNet(BatchNormNet):
-    """Iteration 3: BatchNormNet with dropout after each pooling and before the classifier."""
+class BatchNormNet(nn.Module):
+    """Iteration 2: the baseline's layers with BatchNorm after every 3×3 convolution (conv → BN → ReLU)."""
 
     def __init__(self):
         super().__init__()
+        self.conv1 = conv_bn(1, 8)        # 28×28, RF 3
+        self.pool1 = pool()               # 14×14, RF 4
+        self.conv2 = conv_bn(8, 16)       # 14×14, RF 8
+        self.conv3 = conv_bn(16, 16)      # 14×14, RF 12
+        self.pool2 = pool()               # 7×7,   RF 14
+        self.conv4 = conv_bn(16, 16)      # 7×7,   RF 22
+        self.head = nn.Conv2d(16, 10, 7)  # 1×1 out: one 7×7 kernel per class looks at the whole map
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.conv4(x)
+        x = self.head(x)
+        return x.flatten(1)
+
+
+class DropoutNet(nn.Module):
+    """Iteration 3: BatchNormNet's layers with dropout after each max-pool and before the classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv_bn(1, 8)        # 28×28, RF 3
+        self.pool1 = pool()               # 14×14, RF 4
         self.drop1 = nn.Dropout(DROPOUT)
+        self.conv2 = conv_bn(8, 16)       # 14×14, RF 8
+        self.conv3 = conv_bn(16, 16)      # 14×14, RF 12
+        self.pool2 = pool()               # 7×7,   RF 14
         self.drop2 = nn.Dropout(DROPOUT)
+        self.conv4 = conv_bn(16, 16)      # 7×7,   RF 22
         self.drop3 = nn.Dropout(DROPOUT)
+        self.head = nn.Conv2d(16, 10, 7)  # 1×1 out: one 7×7 kernel per class looks at the whole map
 
     def forward(self, x):
         x = self.conv1(x)
@@ -143,18 +169,43 @@ class DropoutNet(BatchNormNet):
         return x.flatten(1)
 
 
-class GapHeadNet(DropoutNet):
+class GapNet(nn.Module):
     """Iteration 4: DropoutNet with its 7×7 classifier (7,850 parameters) replaced by a 1×1 convolution to the
-    10 classes and a global average pool (170)."""
+    10 classes and a global average pool (170): each class's score is the mean of its 7×7 map."""
 
     def __init__(self):
         super().__init__()
-        self.head = nn.Sequential(nn.Conv2d(16, 10, 1), nn.AdaptiveAvgPool2d(1))
+        self.conv1 = conv_bn(1, 8)        # 28×28, RF 3
+        self.pool1 = pool()               # 14×14, RF 4
+        self.drop1 = nn.Dropout(DROPOUT)
+        self.conv2 = conv_bn(8, 16)       # 14×14, RF 8
+        self.conv3 = conv_bn(16, 16)      # 14×14, RF 12
+        self.pool2 = pool()               # 7×7,   RF 14
+        self.drop2 = nn.Dropout(DROPOUT)
+        self.conv4 = conv_bn(16, 16)      # 7×7,   RF 22
+        self.drop3 = nn.Dropout(DROPOUT)
+        # Built and thrown away: the runs in results/ drew DropoutNet's 7×7 classifier here before the 1×1
+        # one, and drawing it still gives each seed the initial weights those runs had.
+        nn.Conv2d(16, 10, 7)
+        self.head = nn.Sequential(nn.Conv2d(16, 10, 1), nn.AdaptiveAvgPool2d(1))  # 10 maps → 10 scores
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pool1(x)
+        x = self.drop1(x)
+        x = self.conv2(x)
+        x = self.conv3(x)
+        x = self.pool2(x)
+        x = self.drop2(x)
+        x = self.conv4(x)
+        x = self.drop3(x)
+        x = self.head(x)
+        return x.flatten(1)
 
 
-class GapNet(nn.Module):
-    """Iterations 5-7: GapHeadNet with the parameters GAP freed spent at 7×7: three 24-channel convolutions
-    where it had one 16-channel one, which take the receptive field past the whole digit."""
+class WideGapNet(nn.Module):
+    """Iterations 5-7: GapNet with the parameters GAP freed spent at 7×7: three 24-channel convolutions where
+    it had one 16-channel one, which take the receptive field past the whole digit."""
 
     def __init__(self):
         super().__init__()
@@ -190,11 +241,13 @@ class GapNet(nn.Module):
 
 
 class FastNet(nn.Module):
-    """Iterations 8 and 9 (the final model): GapNet's parameters in fewer operations. The first layer pools
-    before its BatchNorm and ReLU, so those run on 13×13 maps instead of 28×28; it has no padding, because
-    MNIST's 4-pixel empty border holds nothing to pad for. Maps are 26 → 13 → 6 instead of 28 → 14 → 7. One
-    dropout, before the classifier, instead of three, and it drops whole channels (Dropout2d): element-wise
-    masks are drawn one number at a time, and at 14×14 they cost about a tenth of a CPU step."""
+    """Iterations 8 and 9 (the final model): WideGapNet's parameters in fewer operations. The first layer
+    pools before its BatchNorm and ReLU, so those run on 13×13 maps instead of 28×28. It has no padding, so no
+    filter is centred on the image's outermost pixel ring, which is nearly empty: 1.4 % of training digits
+    have any ink there (MNIST's border is not blank beyond it: 12 % have ink in the outer 2 pixels, 75 % in
+    the outer 4). Maps are 26 → 13 → 6 instead of 28 → 14 → 7. One dropout, before the classifier, instead
+    of three, and it drops whole channels (Dropout2d): element-wise masks are drawn one number at a time, and
+    at 14×14 they cost about a tenth of a CPU step."""
 
     def __init__(self):
         super().__init__()
@@ -374,7 +427,7 @@ class TinyNet(nn.Module):
 
 
 class AccurateNet(nn.Module):
-    """Just under 20,000 parameters, trained for 19 epochs. GapNet sees the 28×28 image through one
+    """Just under 20,000 parameters, trained for 19 epochs. WideGapNet sees the 28×28 image through one
     8-channel convolution before it pools; this net looks twice (8 then 12 channels, receptive field 5),
     so strokes are described before three pixels in four are pooled away. The extra convolution runs at
     full resolution, which makes this the slowest of our own nets per epoch (the README's s/epoch column)."""
@@ -437,13 +490,13 @@ class ReferenceNet(nn.Module):
 
 
 MODELS: dict[str, type[nn.Module]] = {
-    "baseline": Baseline,
+    "baseline": BaselineNet,
     "batchnorm": BatchNormNet,
     "dropout": DropoutNet,
-    "gap": GapHeadNet,
-    "capacity": GapNet,
-    "augment": GapNet,
-    "onecycle": GapNet,
+    "gap": GapNet,
+    "capacity": WideGapNet,
+    "augment": WideGapNet,
+    "onecycle": WideGapNet,
     "speed": FastNet,
     "final": FastNet,
     "minus_batchnorm": FastNetNoBatchNorm,
@@ -478,9 +531,11 @@ RECIPES: dict[str, Recipe] = {
     "gap": _PLAIN,
     "capacity": _PLAIN,
     "augment": replace(_PLAIN, **_AUGMENT),
-    # OneCycle instead of a constant LR, peaking at 0.1 (not 0.02): where the LR range test's loss still falls.
+    # OneCycle instead of a constant LR, peaking at 0.1 (not 0.02): where the LR range test's loss still
+    # falls.
     "onecycle": replace(_PLAIN, **_AUGMENT, **_ONECYCLE),
-    # FastNet's CPU convolutions run faster on channels-last maps.
+    # Channels-last: a layout many CPU convolution kernels prefer. bench.py times it against the default
+    # layout on the reference net (throughput_ratio vs throughput_ratio_data_only), not on FastNet.
     "speed": _SPEED,
     # What is tested and kept is the average of the weights over the last ~200 steps (1 / (1 - 0.995)).
     "final": _FINAL,

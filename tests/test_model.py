@@ -1,9 +1,18 @@
+import json
+
 import pytest
 import torch
 import torch.nn as nn
 
 import model
 import utils
+from conftest import ROOT
+
+RESULTS = ROOT / "results"
+# Seed 0's initial weights as sum |w|. The runs in results/ started from them: a network whose layers are built
+# in another order (or with one more) no longer reproduces its runs with `train.py --model NAME --seed 0`.
+INITIAL_WEIGHTS_L1 = {"baseline": 414.3996, "batchnorm": 466.6605, "dropout": 466.6605, "gap": 348.0955,
+                      "capacity": 807.586, "final": 807.586}
 
 
 @pytest.mark.parametrize("name", list(model.MODELS))
@@ -27,10 +36,24 @@ def test_final_model_meets_the_assignment_budget_and_layers():
     assert model.RECIPES[model.DEFAULT_MODEL].epochs < 20
 
 
-def test_the_final_model_has_gapnets_parameters_on_smaller_maps():
-    fast, gap = model.MODELS["final"](), model.MODELS["onecycle"]()
-    assert utils.count_params(fast) == utils.count_params(gap)
-    assert [p.shape for p in fast.parameters()] == [p.shape for p in gap.parameters()]
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_final_model_starts_from_the_wide_gap_nets_weights_on_smaller_maps(seed):
+    fast, wide = utils.make_model("final", seed), utils.make_model("onecycle", seed)
+    assert utils.count_params(fast) == utils.count_params(wide)
+    assert all(torch.equal(f, w) for f, w in zip(fast.parameters(), wide.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("name, l1", INITIAL_WEIGHTS_L1.items())
+def test_each_iteration_starts_from_the_weights_its_results_were_trained_from(name, l1):
+    net = utils.make_model(name, seed=0)
+    assert sum(p.detach().double().abs().sum().item() for p in net.parameters()) == pytest.approx(l1, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted({path.name.split("_seed")[0] for path in RESULTS.glob("*_seed*.json")}
+                                        & set(model.MODELS)))
+def test_each_network_has_the_parameter_count_its_results_were_trained_with(name):
+    trained = {json.loads(path.read_text())["params"] for path in RESULTS.glob(f"{name}_seed*.json")}
+    assert trained == {utils.count_params(model.MODELS[name]())}
 
 
 def test_beyond_the_assignment_budgets():
