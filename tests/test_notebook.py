@@ -56,11 +56,67 @@ def results_figures() -> str:
     return " ".join(figures)
 
 
+def iteration_sections() -> dict[str, list[str]]:
+    """The markdown cells of each iteration (from its "## Iteration" heading to the next heading), by name."""
+    sections, current = [], None
+    for text in markdown_cells():
+        if text.startswith("## "):
+            current = [text] if text.startswith("## Iteration") else None
+            if current is not None:
+                sections.append(current)
+        elif current is not None:
+            current.append(text)
+    assert len(sections) == len(report.ITERATIONS), "one section per iteration of report.ITERATIONS"
+    return dict(zip(report.ITERATIONS, sections))
+
+
+def part(name: str, label: str) -> str:
+    """The iteration's Target (in its heading cell), Result or Analysis text."""
+    (text,) = [t for t in iteration_sections()[name] if f"**{label}.**" in t]
+    return text.split(f"**{label}.**", 1)[1]
+
+
 def analyses() -> dict[str, str]:
-    """Each iteration's "Result / Analysis" cell, by iteration name, in notebook order."""
-    texts = [t for t in markdown_cells() if t.startswith("**Result / Analysis.**")]
-    assert len(texts) == len(report.ITERATIONS), "one Result / Analysis cell per iteration"
-    return dict(zip(report.ITERATIONS, texts))
+    return {name: part(name, "Analysis") for name in report.ITERATIONS}
+
+
+@pytest.mark.parametrize("name", list(report.ITERATIONS))
+def test_each_iteration_has_a_target_a_result_with_numbers_and_a_short_analysis(name):
+    target, result, analysis = (part(name, label) for label in ("Target", "Result", "Analysis"))
+    assert NUMBER.search(target), f"{name}: the Target states what we expect, with a number"
+    params = f"{report.iteration_summaries(ROOT / 'results')[name]['params']:,}"
+    assert params in result and "Seeds 0–4" in result and "Seed 0, live" in result, name
+    assert word_count(analysis) <= 110, f"{name}: the Analysis is at most ~100 words"
+
+
+def word_count(text: str) -> int:
+    """Words: runs of non-space holding a letter or a digit (a lone %, ≥ or = is not a word)."""
+    return len(re.findall(r"\S*[^\W_]\S*", text))
+
+
+def test_the_markdown_is_short_and_no_cell_is_a_wall_of_text():
+    words = [word_count(text) for text in markdown_cells()]
+    assert sum(words) < 3000 and max(words) <= 150, (sum(words), max(words))
+
+
+def code_cells() -> list[str]:
+    return ["".join(c["source"]) for c in notebook()["cells"] if c["cell_type"] == "code"]
+
+
+def test_each_network_is_shown_once_where_it_first_appears_and_summarised_once():
+    import model
+    classes = list(dict.fromkeys(model.MODELS[name] for name in report.ITERATIONS))
+    shown = [c for c in code_cells() if "inspect.getsource(type(net))" in c]
+    assert len(shown) == len(classes), "one code listing per architecture of the learning log"
+    names = [re.search(r'make_model\("(\w+)"', c).group(1) for c in shown]
+    assert [model.MODELS[n] for n in names] == classes
+    summaries = [c for c in code_cells() if "utils.summary(" in c]
+    assert len(summaries) == len(classes) + 1, "one summary per architecture, and the final model's own"
+
+
+@pytest.mark.parametrize("name", list(report.ITERATIONS))
+def test_each_iterations_curves_are_drawn_with_their_seed_band(name):
+    assert any(f'report.plot_curves("{name}", runs["{name}"]' in c for c in code_cells())
 
 
 def test_every_number_in_the_markdown_is_in_an_output_or_a_results_file():
