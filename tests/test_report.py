@@ -1,4 +1,6 @@
-"""How report.py judges a difference over seeds."""
+"""How report.py judges a difference over seeds, and where its public figures come from."""
+import re
+
 import pytest
 
 import report
@@ -22,3 +24,20 @@ def test_a_difference_is_an_effect_only_beyond_twice_its_standard_error():
 def test_print_seeds_says_which_command_makes_missing_results(tmp_path, capsys):
     report.print_seeds("capacity", tmp_path)
     assert "make results MODELS=capacity" in capsys.readouterr().out
+
+
+def test_every_public_result_names_the_repository_and_file_it_was_read_in():
+    for point in report.PUBLIC_RESULTS:
+        assert re.fullmatch(r"github\.com/[\w.-]+/[\w.-]+, \S+\.\w+\b.*", point["source"]), point
+        assert point["best_acc"] >= point["test_acc"] and point["params"] < 20_000
+
+
+def test_the_parameters_plot_footnotes_every_public_source(monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    figures = []
+    monkeypatch.setattr(report.utils, "save_figure", lambda fig, save: figures.append(fig))
+    ours = {"final": {"params": 17_826, "epochs": 9, "final_test_acc": [99.5, 99.45]}}
+    report.plot_accuracy_vs_params(ours, show=False)
+    footnote = "\n".join(text.get_text() for text in figures[0].texts)
+    assert all(point["source"] in footnote for point in report.PUBLIC_RESULTS)
