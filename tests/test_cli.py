@@ -1,4 +1,5 @@
 """train.py's command line, run in-process on the synthetic digits; one shell run on real MNIST (slow)."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,7 +11,7 @@ import torch
 import model
 import train
 import utils
-from conftest import HISTORY_FIELDS, ROOT, synthetic_data
+from conftest import ROOT, history_fields, synthetic_data
 
 
 def run_main(*args):
@@ -37,9 +38,10 @@ def loads(monkeypatch):
     (["--batch-size", "-1"], "batch size must be"),
     (["--epochs", "many"], "invalid int value"),
     (["--threads", "0"], "threads must be"),
-    (["--device", "cuda:7" if torch.cuda.is_available() else "cuda"], "cuda"),
+    (["--device", "cuda"], "CUDA is not available here: use --device cpu"),
 ])
-def test_bad_arguments_fail_with_one_clear_line(args, says, capsys, loads):
+def test_bad_arguments_fail_with_one_clear_line(args, says, capsys, loads, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # (cuda:7 on a one-GPU machine: test_devices)
     with pytest.raises(SystemExit) as exit:
         train.main(args)
     message = exit.value.code  # sys.exit(message): Python prints it to stderr and exits with status 1
@@ -78,11 +80,10 @@ def test_dry_run_writes_results_and_checkpoint(tmp_path, capsys, loads):
     assert {"model", "params", "seed", "epochs", "device", "threads", "final_test_acc",
             "history"} <= set(payload)
     assert payload["complete"] is True and payload["epochs"] == len(payload["history"]) == 1
-    assert set(payload["history"][0]) == HISTORY_FIELDS
-    saved = torch.load(checkpoint, weights_only=True)
+    assert set(payload["history"][0]) == history_fields(model.RECIPES[model.DEFAULT_MODEL])
+    saved = torch.load(checkpoint, weights_only=True)  # tensors and plain data only
     assert {"model", "state_dict", "mean", "std", "params", "final_test_acc", "seed"} <= set(saved)
-    net = model.MODELS[saved["model"]]()
-    net.load_state_dict(saved["state_dict"])  # the checkpoint rebuilds the model it names
+    assert saved["final_test_acc"] == payload["final_test_acc"] == payload["history"][-1]["test_acc"]
 
 
 def test_ctrl_c_keeps_the_old_checkpoint_and_finished_epochs(tmp_path, monkeypatch, capsys, loads):
@@ -110,6 +111,9 @@ def test_dry_run_from_the_shell_on_real_mnist(tmp_path):
                              "--data-dir", data_dir, "--results", str(tmp_path / "r.json")],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].startswith("final test accuracy")
     payload = json.loads((tmp_path / "r.json").read_text())
-    assert payload["complete"] and payload["dry_run"] and 0 <= payload["final_test_acc"] <= 100
+    assert payload["complete"] and payload["dry_run"] and len(payload["history"]) == 1
+    assert payload["recipe"] == dataclasses.asdict(utils.with_overrides(model.RECIPES["final"], epochs=1))
+    # the last line (which `make results` reads) is the accuracy the results file holds
+    assert result.stdout.splitlines()[-1].startswith(
+        f"final test accuracy {payload['final_test_acc']:.2f}% after 1 epochs")
