@@ -31,11 +31,17 @@ def test_lr_at_lowest_loss_reads_the_smoothed_curve():
     assert lr_finder.lr_at_lowest_loss(rows) == 5
 
 
-def test_the_plot_draws_without_error(synthetic_mnist, monkeypatch):
-    monkeypatch.setattr("matplotlib.pyplot.show", lambda: None)
-    recipe = dataclasses.replace(model.RECIPES["onecycle"], batch_size=32)
-    lr_finder.plot_lr_range_test(lr_finder.lr_range_test(model.MODELS["batchnorm"](), recipe, synthetic_mnist,
-                                                         steps=10), peak=0.1)
+def test_the_plot_shows_the_raw_and_smoothed_loss_against_the_lr_and_the_peak(monkeypatch):
+    shown = []
+    monkeypatch.setattr(lr_finder.utils, "show_figure", lambda fig, save=None: shown.append(fig))
+    rows = [{"lr": 10 ** (i / 4 - 3), "loss": 2.3 - i / 10} for i in range(12)]
+    lr_finder.plot_lr_range_test(rows, peak=0.1)
+    (ax,) = shown[0].axes
+    raw, smoothed, peak = ax.get_lines()
+    assert list(raw.get_xdata()) == list(smoothed.get_xdata()) == [r["lr"] for r in rows]
+    assert list(raw.get_ydata()) == [r["loss"] for r in rows]
+    assert list(smoothed.get_ydata()) == lr_finder.smooth([r["loss"] for r in rows])
+    assert list(peak.get_xdata()) == [0.1, 0.1] and ax.get_xscale() == "log"
 
 
 @pytest.fixture
