@@ -10,6 +10,7 @@ their means differ by more than twice its standard error over seeds; otherwise i
 from __future__ import annotations
 
 import math
+import statistics
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -108,7 +109,7 @@ def seed_stats(values: list[float]) -> dict:
     """n, mean, sample standard deviation, min and max of one figure over seeds."""
     n = len(values)
     mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    sd = statistics.stdev(values) if n > 1 else 0.0
     return {"n": n, "mean": mean, "sd": sd, "min": min(values), "max": max(values)}
 
 
