@@ -212,9 +212,9 @@ def set_threads(threads: int | None = None) -> int:
 def set_deterministic(on: bool = True) -> None:
     """Make CUDA runs repeatable where torch can (the CPU already is, at one thread count): deterministic
     kernels only, and cuDNN without its per-shape benchmark, which may pick a different algorithm each run.
-    warn_only: an op with no deterministic CUDA kernel warns, naming itself, and runs. The one expected here is
-    the global average pool's backward (adaptive_avg_pool2d): with a 1x1 output each input pixel gets a single
-    atomic add, so their order cannot change the sum. Unmeasured: no GPU has run this."""
+    warn_only: an op with no deterministic CUDA kernel warns, naming itself, and runs. The one expected here
+    is the global average pool's backward (adaptive_avg_pool2d): with a 1x1 output each input pixel gets a
+    single atomic add, so their order cannot change the sum. Unmeasured: no GPU has run this."""
     if on:  # cuBLAS reads this when its first handle is made: before any CUDA work, as the commands call it
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(on, warn_only=True)

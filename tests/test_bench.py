@@ -172,7 +172,7 @@ def test_profile_adds_gflops_and_the_step_shares(offline_bench, monkeypatch):
                                         (["--device", "tpu"], "unknown device 'tpu'"),
                                         (["--threads", "0"], "threads must be a whole number >= 1")])
 def test_nonsense_arguments_are_refused_in_one_line(args, says, capsys, monkeypatch):
-    monkeypatch.setattr(utils, "load_mnist", lambda *args, **kwargs: pytest.fail("data read before the check"))
+    monkeypatch.setattr(utils, "load_mnist", lambda *args, **kwargs: pytest.fail("data read before checks"))
     with pytest.raises(SystemExit) as stop:
         bench.main(args)
     message = stop.value.code

@@ -15,7 +15,7 @@ from conftest import ROOT, history_fields, synthetic_data
 
 
 def run_main(*args):
-    """train.main(args) at this process's thread count: pick_device would otherwise set one per core."""
+    """train.main(args) at this process's thread count: it would otherwise set one per core."""
     return train.main([*args, "--threads", str(torch.get_num_threads())])
 
 
@@ -41,7 +41,7 @@ def loads(monkeypatch):
     (["--device", "cuda"], "CUDA is not available here: use --device cpu"),
 ])
 def test_bad_arguments_fail_with_one_clear_line(args, says, capsys, loads, monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # (cuda:7 on a one-GPU machine: test_devices)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # cuda:7 with one GPU: test_devices.py
     with pytest.raises(SystemExit) as exit:
         train.main(args)
     message = exit.value.code  # sys.exit(message): Python prints it to stderr and exits with status 1

@@ -1,5 +1,6 @@
-"""Devices, threads and reproducibility: what a Colab GPU or a laptop meets first. CUDA is mocked where the test
-is about refusing or choosing a device; the smoke tests that need a real GPU are skipped, saying so, elsewhere."""
+"""Devices, threads and reproducibility: what a Colab GPU or a laptop meets first. CUDA is mocked where the
+test is about refusing or choosing a device; the smoke tests that need a real GPU are skipped, saying so,
+elsewhere."""
 import dataclasses
 import json
 import time
@@ -81,7 +82,8 @@ def refusal(command, args, capsys):
     (predict.main, ["images/sample_digit.png"]),
 ])
 def test_every_command_refuses_cuda_7_on_a_one_gpu_machine_in_one_line(command, args, one_cuda_device,
-                                                                        monkeypatch, capsys, threads_restored):
+                                                                        monkeypatch, capsys,
+                                                                        threads_restored):
     monkeypatch.setattr(utils, "load_mnist", lambda *a, **k: pytest.fail("data read before the device check"))
     monkeypatch.setattr(predict, "load_checkpoint", lambda path, device: pytest.fail(f"loaded on {device}"))
     status, line = refusal(command, [*args, "--device", "cuda:7"], capsys)
@@ -97,7 +99,8 @@ def test_bench_missing_data_stops_with_what_to_do_and_no_traceback(tmp_path, mon
     monkeypatch.setattr(utils, "FETCHERS", [("torchvision download", offline)])
     with pytest.raises(SystemExit) as stop:
         bench.main(["--device", "cpu", "--data-dir", str(tmp_path)])
-    assert stop.value.code.startswith("bench.py: error: MNIST files missing") and "Fix one of" in stop.value.code
+    message = stop.value.code
+    assert message.startswith("bench.py: error: MNIST files missing") and "Fix one of" in message
 
 
 def test_choosing_a_device_leaves_the_thread_count_alone(threads_restored):
@@ -166,7 +169,8 @@ def test_the_deterministic_flag_changes_nothing_on_the_cpu(tmp_path, monkeypatch
         assert train.main(["--dry-run", "--quiet", "--device", "cpu", "--threads", "1", "--results",
                            str(path), *flag]) == 0
         runs.append(json.loads(path.read_text()))
-    assert [r["deterministic"] for r in runs] == [False, True] and torch.are_deterministic_algorithms_enabled()
+    assert [r["deterministic"] for r in runs] == [False, True]
+    assert torch.are_deterministic_algorithms_enabled()
     plain, deterministic = ([{k: v for k, v in row.items() if k != "seconds"} for row in r["history"]]
                             for r in runs)
     assert plain == deterministic

@@ -32,11 +32,13 @@ def line_data(ax) -> list[list[float]]:
 
 def test_plot_history_draws_each_curve_from_the_history(figures):
     history = [{"epoch": e, "train_loss": 1 / e, "train_acc": 97 + e / 2, "train_eval_loss": 0.9 / e,
-                "train_eval_acc": 97.5 + e / 2, "test_loss": 0.8 / e, "test_acc": 98 + e / 3} for e in (1, 2, 3)]
+                "train_eval_acc": 97.5 + e / 2, "test_loss": 0.8 / e, "test_acc": 98 + e / 3}
+               for e in (1, 2, 3)]
+    kinds = ("train", "train_eval", "test")
     utils.plot_history(history, title="t")
     ax_loss, ax_acc = figures[0].axes
-    assert line_data(ax_loss) == [[r[f"{k}_loss"] for r in history] for k in ("train", "train_eval", "test")]
-    assert line_data(ax_acc)[:3] == [[r[f"{k}_acc"] for r in history] for k in ("train", "train_eval", "test")]
+    assert line_data(ax_loss) == [[r[f"{k}_loss"] for r in history] for k in kinds]
+    assert line_data(ax_acc)[:3] == [[r[f"{k}_acc"] for r in history] for k in kinds]
     assert line_data(ax_acc)[3] == [model.TARGET] * 2  # the target line
     assert ax_acc.get_title().startswith("t") and ax_loss.get_yscale() == "log"
 
@@ -93,7 +95,8 @@ def test_plot_schedule_plots_any_recipe_titled_by_its_schedule(name, title, figu
 
 def test_constant_and_step_schedules_and_adams_momentum():
     constant = utils.schedule_per_step(dataclasses.replace(model.RECIPES["baseline"], epochs=2), STEPS)
-    assert constant == [{"lr": model.RECIPES["baseline"].lr, "momentum": model.RECIPES["baseline"].momentum}] * 20
+    baseline = model.RECIPES["baseline"]
+    assert constant == [{"lr": baseline.lr, "momentum": baseline.momentum}] * 20
     adam = dataclasses.replace(model.RECIPES["reference"], epochs=3, step_size=2, gamma=0.5)
     rows = utils.schedule_per_step(adam, STEPS)  # StepLR moves once an epoch, after the epoch's last step
     assert [r["lr"] for r in rows] == [adam.lr] * 20 + [adam.lr * 0.5] * 10

@@ -187,7 +187,8 @@ def test_json_lists_every_image_in_order_with_the_errors_in_place(tmp_path, chec
     # the checkpoint's net on the file's digit: its three most probable digits, most probable first
     net, saved = predict.load_checkpoint(checkpoint)
     with Image.open(digit_file) as image:
-        probabilities = utils.predict_probabilities(net, predict.to_mnist(image, saved["mean"], saved["std"]))[0]
+        x = predict.to_mnist(image, saved["mean"], saved["std"])
+    probabilities = utils.predict_probabilities(net, x)[0]
     top = probabilities.argsort(descending=True)[:3].tolist()
     assert good["top3"] == [[d, round(probabilities[d].item(), 4)] for d in top]
     assert [good["digit"], good["probability"]] == good["top3"][0]
@@ -196,7 +197,7 @@ def test_json_lists_every_image_in_order_with_the_errors_in_place(tmp_path, chec
 @pytest.mark.parametrize("training", [True, False])
 def test_probabilities_are_the_eval_mode_softmax_and_the_mode_is_handed_back(training):
     net = utils.make_model("final", seed=0).train(training)
-    x = torch.cat([predict.to_mnist(drawn_digit(), MEAN, STD), predict.to_mnist(drawn_digit(True), MEAN, STD)])
+    x = torch.cat([predict.to_mnist(drawn_digit(bright), MEAN, STD) for bright in (False, True)])
     probabilities = utils.predict_probabilities(net, x)
     assert net.training == training  # a net mid-training stays in train mode
     with torch.no_grad():  # eval mode: BatchNorm's running statistics, no dropout
