@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 import model
 import utils
-from train import Parser, add_device_args, device_for
+from train import HelpFormatter, Parser, add_device_args, device_for
 
 REFERENCE_EPOCHS_TO_TARGET = 15  # the public reference's first epoch at >= model.TARGET
 
@@ -173,7 +173,7 @@ def profile_figures(name: str, data: utils.MNISTData, history: list[dict], devic
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = Parser(prog="bench.py", description=__doc__.split("\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               formatter_class=HelpFormatter)
     p.add_argument("--model", default=model.DEFAULT_MODEL, choices=list(model.MODELS), metavar="NAME",
                    help="the model whose time to model.TARGET is measured, with its recipe")
     p.add_argument("--steps", type=int, default=100, help="timed steps per pipeline and round")

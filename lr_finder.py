@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import model
 import utils
-from train import Parser, add_run_args, device_for
+from train import HelpFormatter, Parser, add_run_args, device_for
 
 
 def lr_range_test(net: nn.Module, recipe: model.Recipe, data: utils.MNISTData, lr_min: float = 1e-4,
@@ -78,7 +78,7 @@ def plot_lr_range_test(rows: list[dict], peak: float):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = Parser(prog="lr_finder.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = Parser(prog="lr_finder.py", formatter_class=HelpFormatter,
                description="The LR range test of a registered model, with its recipe's batch and "
                            "augmentation.")
     p.add_argument("--model", default="onecycle", help="model name (see train.py --list-models)")

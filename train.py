@@ -18,6 +18,13 @@ import model
 import utils
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default in its help, except None: those flags' help says what leaving them out does."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """Errors in one line, `PROG: error: MESSAGE (see --help)`, not usage + message (predict.py too)."""
 
@@ -54,7 +61,7 @@ def device_for(args: argparse.Namespace) -> torch.device:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = Parser(prog="train.py", description="Train an MNIST model from model.py with its recipe.",
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               formatter_class=HelpFormatter)
     p.add_argument("--model", default=model.DEFAULT_MODEL, help="model name (see --list-models)")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
