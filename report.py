@@ -274,7 +274,8 @@ def print_average_comparison(folder: str | Path = "results") -> None:
     for key, label in labels.items():
         f = c[key]["final"]
         print(f"  last epoch, {label}: {f['mean']:.2f} ± {f['sd']:.2f} ({f['min']:.2f}–{f['max']:.2f}); "
-              f"holds ≥ {model.TARGET} % from epoch {_range(c[key]['holding'])}")
+              f"holds ≥ {model.TARGET} % from epoch {_range(c[key]['holding'])} "
+              f"({sum(e is not None for e in c[key]['holding'])} of {len(c[key]['holding'])} seeds)")
     v = compare_paired(c["test_acc_avg_buffers"]["final_values"], c["test_acc"]["final_values"])
     print(f"  last epoch, recomputed - averaged statistics (paired): {v['diff']:+.2f} ± {v['se']:.2f} "
           f"-> {v['verdict']}")
