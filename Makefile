@@ -9,7 +9,7 @@ ITERATIONS := baseline batchnorm dropout gap capacity augment onecycle speed fin
 MODELS ?= $(ITERATIONS)
 JOBS   ?= 2
 
-.PHONY: install train test test-fast notebook bench results readme colab lab clean
+.PHONY: install train test test-fast notebook bench results readme photos colab lab clean
 
 install: $(STAMP)
 
@@ -43,6 +43,9 @@ bench: $(STAMP)  ## time to 99.4 % against the reference pipeline; BENCH_JSON=pa
 
 readme: $(STAMP)  ## rewrite the README's results section from results/
 	$(BIN)/python report.py
+
+photos: $(STAMP)  ## read photo-like MNIST digits per lighting condition (needs `make train`): results/photos.json, the README's table
+	$(BIN)/python photos.py
 
 colab:  ## point the Colab badges and the notebook's REPO_URL and BRANCH at this clone's remote and branch
 	$(PYTHON) colab.py

@@ -280,6 +280,11 @@ def to_mnist(image, mean: float, std: float) -> torch.Tensor:
     reading = read_digit(image)
     if reading.problem:
         raise ValueError(reading.problem)
+    return as_input(reading, mean, std)
+
+
+def as_input(reading: Reading, mean: float, std: float) -> torch.Tensor:
+    """A read digit as the network's input: (1, 1, 28, 28), normalised with (x - mean) / std."""
     return ((torch.from_numpy(reading.digit) - mean) / std).view(1, 1, MNIST_SIZE, MNIST_SIZE)
 
 

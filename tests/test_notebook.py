@@ -89,6 +89,17 @@ def test_each_iteration_has_a_target_a_result_with_numbers_and_a_short_analysis(
     assert word_count(analysis) <= 110, f"{name}: the Analysis is at most ~100 words"
 
 
+@pytest.mark.parametrize("name", list(report.ITERATIONS))
+def test_each_result_states_the_seeds_and_the_live_run_as_the_results_files_have_them(name):
+    result = part(name, "Result")
+    acc = report.seed_stats(report.iteration_summaries(ROOT / "results")[name]["final_test_acc"])
+    assert f"test {acc['mean']:.2f} ± {acc['sd']:.2f} % ({acc['min']:.2f}–{acc['max']:.2f})" in result, name
+    (live,) = [r for r in json.loads((ROOT / "results" / "notebook.json").read_text())["iterations"]
+               if r["name"] == name]
+    said = f"clean train {live['final_train_eval_acc']:.2f} %, test {live['final_test_acc']:.2f} %"
+    assert said in result, f"{name}: the Result's seed-0 figures are not the stored run's ({said})"
+
+
 def word_count(text: str) -> int:
     """Words: runs of non-space holding a letter or a digit (a lone %, ≥ or = is not a word)."""
     return len(re.findall(r"\S*[^\W_]\S*", text))
