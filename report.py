@@ -179,8 +179,10 @@ def ablation_summaries(rows: dict[str, str], folder: str | Path = "results") -> 
     final = load_runs(model.DEFAULT_MODEL, folder, SEEDS)
     summaries = {}
     for name, change in rows.items():
-        if name == "minus_average":
-            runs = [{**r, "final_test_acc": r["history"][-1].get("test_acc_raw")} for r in final]
+        if name == "minus_average":  # the raw weights' accuracy, as the other rows' test_acc
+            runs = [{**r, "final_test_acc": r["history"][-1].get("test_acc_raw"),
+                     "history": [{**row, "test_acc": row.get("test_acc_raw")} for row in r["history"]]}
+                    for r in final]
             runs = [r for r in runs if r["final_test_acc"] is not None]
         else:
             runs = load_runs(name, folder, SEEDS)
@@ -194,22 +196,30 @@ def ablation_summaries(rows: dict[str, str], folder: str | Path = "results") -> 
         paired = name in PAIRED
         versus = (compare_paired if paired else compare)(before, after) if len(seeds) > 1 else None
         summaries[name] = {"change": change, "params": runs[0]["params"], "seeds": [r["seed"] for r in runs],
-                           "final_test_acc": accs, **seed_stats(accs), "paired": paired, "versus": versus}
+                           "final_test_acc": accs, **seed_stats(accs), "paired": paired, "versus": versus,
+                           "holding": [first_epoch_holding(r["history"]) for r in runs]}
     return summaries
 
 
 def ablation_table(summaries: dict[str, dict], folder: str | Path = "results") -> str:
     """One row per ablation or control: what it takes away, final test accuracy over seeds, and the verdict
     on its difference from the final model."""
-    final = seed_stats([r["final_test_acc"] for r in load_runs(model.DEFAULT_MODEL, folder, SEEDS)])
+    runs = load_runs(model.DEFAULT_MODEL, folder, SEEDS)
+    final = seed_stats([r["final_test_acc"] for r in runs])
     rows = [["final (nothing taken away)", f"{_final_params():,}", final["n"],
-             f"{final['mean']:.2f} ± {final['sd']:.2f}", f"{final['min']:.2f}–{final['max']:.2f}", "–", "–"]]
+             f"{final['mean']:.2f} ± {final['sd']:.2f}", f"{final['min']:.2f}–{final['max']:.2f}",
+             _holding([first_epoch_holding(r["history"]) for r in runs]), "–", "–"]]
     for name, s in summaries.items():
         rows.append([f"{name}: {s['change']}", f"{s['params']:,}", s["n"], f"{s['mean']:.2f} ± {s['sd']:.2f}",
-                     f"{s['min']:.2f}–{s['max']:.2f}", "paired" if s["paired"] else "unpaired",
-                     _verdict(s["versus"])])
-    return markdown_table(["row", "params", "seeds", "test % mean ± sd", "min–max", "difference",
-                           "vs final (± SE)"], rows)
+                     f"{s['min']:.2f}–{s['max']:.2f}", _holding(s["holding"]),
+                     "paired" if s["paired"] else "unpaired", _verdict(s["versus"])])
+    return markdown_table(["row", "params", "seeds", "test % mean ± sd", "min–max",
+                           f"holds ≥ {model.TARGET} % from epoch", "difference", "vs final (± SE)"], rows)
+
+
+def _holding(epochs: list[int | None]) -> str:
+    """First epochs from which test accuracy holds the target, and on how many seeds it does at all."""
+    return f"{_range(epochs)} ({sum(e is not None for e in epochs)} of {len(epochs)})"
 
 
 def _final_params() -> int:

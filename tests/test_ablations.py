@@ -59,6 +59,20 @@ def test_ablation_rows_are_judged_against_the_final_model_seed_by_seed(tmp_path)
     assert "lower (-0.18 ± 0.01)" in table  # differences -0.20 ... -0.16
 
 
+def test_each_row_says_from_which_epoch_it_holds_the_target_the_average_row_by_its_raw_weights(tmp_path):
+    for seed in range(3):
+        rows = [{"epoch": e, "test_acc": avg, "test_acc_raw": raw, "train_eval_acc": 99.0, "seconds": 1.0}
+                for e, (avg, raw) in enumerate([(99.2, 98.0), (99.45, 99.3), (99.5, 99.42)], start=1)]
+        utils.write_json(tmp_path / f"final_seed{seed}.json", {
+            "model": "final", "params": utils.count_params(model.MODELS["final"]()), "seed": seed, "epochs": 3,
+            "recipe": asdict(model.RECIPES["final"]), "complete": True, "dry_run": False,
+            "final_test_acc": rows[-1]["test_acc"], "history": rows})
+    summaries = report.ablation_summaries({"minus_average": "the weight average"}, tmp_path)
+    assert summaries["minus_average"]["holding"] == [3, 3, 3]   # the raw weights hold 99.4 % from epoch 3
+    table = report.ablation_table(summaries, tmp_path)
+    assert "| 2 (3 of 3) |" in table and "| 3 (3 of 3) |" in table  # the final model's row, then the raw row
+
+
 def test_every_ablation_and_control_is_a_registered_model_with_the_final_recipe_but_one_change():
     final = asdict(model.RECIPES["final"])
     for name in {**report.ABLATIONS, **report.SCHEDULE_CONTROLS}:

@@ -202,9 +202,10 @@ def test_each_lesson_is_stated_and_the_seeds_support_it(lesson):
     assert LESSONS[lesson](summaries), f"the seeds no longer show: {lesson}"
 
 
-def test_the_assignment_holds_on_every_seed_of_the_final_model():
-    final = report.iteration_summaries(ROOT / "results")[model.DEFAULT_MODEL]
-    assert min(final["final_test_acc"]) >= model.TARGET and final["epochs"] < 20 and final["params"] < 20_000
+def test_the_assignment_holds_on_every_held_out_seed_of_the_final_model():
+    final = report.track_summaries(ROOT / "results")[model.DEFAULT_MODEL]
+    assert final["seeds"] == list(report.HELDOUT_SEEDS), "the goal is judged on seeds no choice looked at"
+    assert final["min"] >= model.TARGET and final["epochs"] < 20 and final["params"] < 20_000, final
 
 
 @pytest.mark.parametrize("name", [n for n in report.TRACK_GOALS if n != model.DEFAULT_MODEL])
