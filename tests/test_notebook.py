@@ -206,9 +206,11 @@ LESSONS = {
             and taken_away("minus_capacity") == "lower"
             and min(report.ablation_summaries(report.ABLATIONS, ROOT / "results").values(),
                     key=lambda row: row["versus"]["diff"]) == ablation("minus_capacity"))),
-    "Augmentation closes the train–test gap; dropout narrows it, just past the bar.": (
+    "Augmentation closes the train–test gap by lowering clean training accuracy; dropout narrows it,": (
         "Added", lambda s: (
             versus(s, "augment", "gap") == "lower" and abs(statistics.mean(s["augment"]["gap"])) < 0.1
+            and versus(s, "augment", "train_eval_acc") == "lower"
+            and versus(s, "augment", "final_test_acc") == "within noise"
             and 2 < -margin(s, "dropout", "gap") < 3)),
     "Dropout, augmentation, weight decay and Nesterov each leave the final accuracy within seed noise.": (
         "Taken away", lambda s: all(taken_away(name) == "within noise" for name in (
@@ -218,16 +220,16 @@ LESSONS = {
             versus(s, "onecycle", "final_test_acc") == "higher" and taken_away("onecycle_low_peak") == "lower"
             and abs(ablation("onecycle_low_peak")["versus"]["diff"]) < 0.1
             and taken_away("onecycle_constant_lr") == taken_away("onecycle_fixed_momentum") == "within noise")),
-    "The speed changes cost no accuracy five seeds can detect.": (
+    "The speed changes cost no detectable accuracy.": (
         "Added", lambda s: versus(s, "speed", "final_test_acc") == "within noise"),
-    "The weight average holds 99.4 % from an earlier epoch, read either way.": (
+    "The weight average holds 99.4 % from an earlier epoch, its BatchNorm statistics recomputed or": (
         "Both", lambda s: (
             max(read("test_acc")["holding"] + read("test_acc_avg_buffers")["holding"])
             < min(s["speed"]["first_epoch_holding"])
             and taken_away("minus_average") == "lower")),
-    "The goal holds on seeds no choice looked at, resting on the weight average.": (
+    "The goal holds on unseen seeds, by hundredths; the raw weights miss on one.": (
         "Held out", lambda s: (
-            len(heldout()) >= 5 and min(heldout()) >= model.TARGET
+            len(heldout()) >= 5 and model.TARGET <= min(heldout()) < model.TARGET + 0.1
             and min(read("test_acc_raw", report.HELDOUT_SEEDS)["final_values"]) < model.TARGET)),
 }
 
