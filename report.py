@@ -248,9 +248,9 @@ def plot_ablations(summaries: dict[str, dict], title: str, save: str | Path | No
 
 def average_comparison(folder: str | Path = "results", seeds=SEEDS,
                        name: str = model.DEFAULT_MODEL) -> dict:
-    """The final model's runs evaluated three ways at every epoch, over `seeds`: the averaged weights with
-    BatchNorm statistics recomputed for them (what fit reports), the averaged weights with the averaged
-    statistics (what it reported before), and the raw weights. {column: {epochs: [mean per epoch],
+    """One model's runs (the final model's by default) evaluated three ways at every epoch, over `seeds`: the
+    averaged weights with BatchNorm statistics recomputed for them (what fit reports), the averaged weights with
+    the averaged statistics (what it reported before), and the raw weights. {column: {epochs: [mean per epoch],
     final: seed_stats of the last epoch, holding: first epoch holding ≥ TARGET per seed}}."""
     runs = load_runs(name, folder, seeds)
     out = {}
@@ -409,8 +409,13 @@ def print_heldout(folder: str | Path = "results") -> None:
             last = " / ".join(f"{a:.2f}" for a in read[key]["final_values"])
             print(f"  {label}: last epoch {last} %; holds from epoch {_holding(read[key]['holding'])}")
     if "test_acc_raw" in read:
-        v = compare_paired(read["test_acc_raw"]["final_values"], read["test_acc"]["final_values"])
-        print(f"  last epoch, average - raw weights (paired): {v['diff']:+.2f} ± {v['se']:.2f} -> {v['verdict']}")
+        print(f"  last epoch, average - raw weights (paired): {_average_gain(read)}")
+
+
+def _average_gain(read: dict) -> str:
+    """The last epoch's paired difference, averaged minus raw weights, of one average_comparison."""
+    v = compare_paired(read["test_acc_raw"]["final_values"], read["test_acc"]["final_values"])
+    return f"{v['diff']:+.2f} ± {v['se']:.2f} -> {v['verdict']}"
 
 
 def print_tracks(tracks: dict[str, dict], folder: str | Path = "results") -> None:
@@ -422,9 +427,8 @@ def print_tracks(tracks: dict[str, dict], folder: str | Path = "results") -> Non
         read = average_comparison(folder, HELDOUT_SEEDS, name)
         if "test_acc_raw" in read:
             raw = read["test_acc_raw"]["final"]
-            v = compare_paired(read["test_acc_raw"]["final_values"], read["test_acc"]["final_values"])
             print(f"{'':18s} raw weights (no average): min {raw['min']:.2f}, mean {raw['mean']:.2f}; "
-                  f"average - raw (paired): {v['diff']:+.2f} ± {v['se']:.2f} -> {v['verdict']}")
+                  f"average - raw (paired): {_average_gain(read)}")
 
 
 def _range(values: list) -> str:

@@ -86,3 +86,16 @@ def test_track_goals_are_the_issues_goals(name, s, met):
 def test_bench_table_says_when_a_target_was_not_reached():
     table = report.bench_table({"speedup": None, "time_to_target_s": 93.456, "sprint_time_s": 20.04})
     assert "| final: speedup (×) | not reached |" in table and "| 93.5 |" in table and "| 20.0 |" in table
+
+
+def test_print_tracks_says_what_the_raw_weights_read_and_whether_the_average_helps(tmp_path, capsys):
+    run = utils.read_json(ROOT / "results" / f"final_seed{report.HELDOUT_SEEDS[0]}.json")
+    for i, seed in enumerate(report.HELDOUT_SEEDS):  # the raw weights 0.10 above the average on every seed
+        history = [dict(row) for row in run["history"]]
+        history[-1].update(test_acc=99.50 + i / 100, test_acc_raw=99.60 + i / 100)
+        utils.write_json(tmp_path / f"final_seed{seed}.json",
+                         {**run, "seed": seed, "history": history, "final_test_acc": 99.50 + i / 100})
+    report.print_tracks(report.track_summaries(tmp_path), tmp_path)
+    out = capsys.readouterr().out
+    assert "min 99.50, mean 99.52, max 99.54" in out
+    assert "raw weights (no average): min 99.60, mean 99.62; average - raw (paired): -0.10 ± 0.00 -> lower" in out
