@@ -156,17 +156,20 @@ def test_each_analysis_calls_its_step_what_the_seeds_show(name):
         assert "an effect" in text, f"{name}: the seeds show an effect ({verdict}); the analysis must say so"
 
 
-def versus(summaries: dict, name: str, figure: str, before: str | None = None) -> str:
-    """The verdict on `figure` of iteration `name` against `before` (default: the iteration before it)."""
+def comparison(summaries: dict, name: str, figure: str, before: str | None = None) -> dict:
+    """`figure` of iteration `name` against `before` (default: the iteration before it): diff, se, verdict."""
     names = list(summaries)
     before = before or names[names.index(name) - 1]
-    return report.compare(summaries[before][figure], summaries[name][figure])["verdict"]
+    return report.compare(summaries[before][figure], summaries[name][figure])
+
+
+def versus(summaries: dict, name: str, figure: str, before: str | None = None) -> str:
+    return comparison(summaries, name, figure, before)["verdict"]
 
 
 def margin(summaries: dict, name: str, figure: str) -> float:
     """How many standard errors `figure` of iteration `name` moved from the iteration before it."""
-    names = list(summaries)
-    c = report.compare(summaries[names[names.index(name) - 1]][figure], summaries[name][figure])
+    c = comparison(summaries, name, figure)
     return c["diff"] / c["se"]
 
 
