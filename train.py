@@ -115,9 +115,13 @@ def main(argv=None) -> int:
             utils.write_json(args.results, {**results, "complete": False, "final_test_acc": None,
                                             "history": history})
 
+    loader = None
+    if recipe.pil_augment:
+        loader = utils.pil_loader(args.data_dir, recipe.batch_size, data.mean, data.std, args.seed,
+                                  limit=2000 if args.dry_run else None)
     try:
         history = utils.fit(net, recipe, data, seed=args.seed, progress=not args.quiet,
-                            on_epoch=save_partial)
+                            on_epoch=save_partial, loader=loader)
     except KeyboardInterrupt:
         where = f"; finished epochs are in {args.results}" if args.results else ""
         kept = f"; {args.save} was not touched" if args.save else ""

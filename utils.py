@@ -175,6 +175,31 @@ def augment(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0.0, sc
     return affine(x, angle, 1 + zoom, shift_x, shift_y)
 
 
+def pil_loader(data_dir: str | Path, batch_size: int, mean: float = 0.1307, std: float = 0.3081, seed: int = 0,
+               limit: int | None = None) -> torch.utils.data.DataLoader:
+    """The public reference's input pipeline: per-image PIL transforms in a DataLoader with 2 worker
+    processes, shuffled from `seed`; `limit` keeps the first N training images (dry runs)."""
+    from torchvision import datasets, transforms
+
+    pipeline = transforms.Compose([
+        transforms.RandomApply([transforms.CenterCrop(22)], p=0.1),
+        transforms.Resize((28, 28)),
+        transforms.RandomRotation((-10.0, 10.0), fill=0),
+        transforms.ColorJitter(brightness=0.2, contrast=0.2),
+        transforms.RandomAffine(degrees=0, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+        transforms.ToTensor(),
+        transforms.Normalize((mean,), (std,)),
+    ])
+    root = str(ensure_mnist_files(data_dir, quiet=True).parent.parent)
+    train = datasets.MNIST(root, train=True, download=False, transform=pipeline)
+    if limit is not None:
+        train = torch.utils.data.Subset(train, range(limit))
+    workers = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+    return torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, num_workers=workers,
+                                       persistent_workers=True,
+                                       generator=torch.Generator().manual_seed(seed))
+
+
 # -- Device, models, recipes -----------------------------------------------------------------------------
 def pick_device(name: str | None = None) -> torch.device:
     """`name` if given ("cpu", "cuda", "cuda:1", "mps"), else CUDA, then Apple MPS, then CPU; one that is not
@@ -276,23 +301,32 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
     return None, False
 
 
-def train_epoch(model, data: MNISTData, recipe: Recipe, optimizer, scheduler=None, per_batch=False,
-                generator: torch.Generator | None = None, progress: str | None = None, average=None) -> dict:
-    """One pass over the shuffled training set, updating `average` (a weight average) after every step if
-    given; returns mean loss, accuracy (percent) and the LR used."""
-    from tqdm.auto import tqdm
-    model.train()
+def tensor_batches(data: MNISTData, recipe: Recipe, generator: torch.Generator | None = None):
+    """One shuffled pass over the training tensors, each batch augmented as a whole."""
     n = len(data.train_y)
     order = torch.randperm(n, generator=generator, device=generator.device if generator else "cpu")
-    order = order.to(data.device)
-    bar = tqdm(range(0, n, recipe.batch_size), desc=progress, leave=False, disable=progress is None,
-               mininterval=1.0)
+    for idx in order.to(data.device).split(recipe.batch_size):
+        yield augment(data.train_x[idx], recipe.rotate_deg, recipe.translate, recipe.scale, generator), \
+            data.train_y[idx]
+
+
+def train_epoch(model, data: MNISTData, recipe: Recipe, optimizer, scheduler=None, per_batch=False,
+                generator: torch.Generator | None = None, progress: str | None = None, average=None,
+                loader=None) -> dict:
+    """One pass over the shuffled training set (from `loader`, a PIL pipeline, if given), updating `average`
+    (a weight average) after every step if given; returns mean loss, accuracy (percent) and the LR used."""
+    from tqdm.auto import tqdm
+    model.train()
+    batches = tensor_batches(data, recipe, generator) if loader is None else loader
+    n = len(batches.dataset) if loader is not None else len(data.train_y)
+    bar = tqdm(batches, total=math.ceil(n / recipe.batch_size), desc=progress, leave=False,
+               disable=progress is None, mininterval=1.0)
     loss_sum = torch.zeros((), device=data.device)
     correct = torch.zeros((), dtype=torch.long, device=data.device)
-    for i, start in enumerate(bar):
-        idx = order[start:start + recipe.batch_size]
-        x = augment(data.train_x[idx], recipe.rotate_deg, recipe.translate, recipe.scale, generator)
-        y = data.train_y[idx]
+    seen = 0
+    for i, (x, y) in enumerate(bar):
+        x, y = x.to(data.device), y.to(data.device)
+        seen += len(y)
         logits = model(x)
         loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
@@ -306,7 +340,6 @@ def train_epoch(model, data: MNISTData, recipe: Recipe, optimizer, scheduler=Non
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
         if progress is not None and i % 20 == 0:  # a host sync only when the bar is shown
-            seen = min(start + recipe.batch_size, n)
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{100 * correct.item() / seen:.2f}")
     if scheduler is not None and not per_batch:
         scheduler.step()
@@ -356,11 +389,12 @@ def with_own_bn_statistics(average: AveragedModel, x: torch.Tensor, batch_size: 
 
 
 def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progress: bool = True,
-        log: bool = True, on_epoch=None, stop_at: float | None = None) -> list[dict]:
+        log: bool = True, on_epoch=None, stop_at: float | None = None, loader=None) -> list[dict]:
     """Train `model` with `recipe` from `seed`; one row per epoch: train_loss/acc (running: augmented batches,
     train mode), train_eval_loss/acc (the first TRAIN_EVAL_IMAGES training images: clean, eval mode),
     test_loss/acc, lr, seconds. `on_epoch(history)` runs after each epoch; `stop_at` (percent) ends training
-    at the first epoch whose test_acc reaches it.
+    at the first epoch whose test_acc reaches it. `loader` (pil_loader(), for recipes with pil_augment) feeds
+    the training batches instead of data's tensors.
 
     With a weight average (recipe.ema_decay > 0) the test and train_eval columns are the averaged weights' with
     BatchNorm statistics recomputed for them on the TRAIN_EVAL_IMAGES, and `model` ends up holding that
@@ -382,7 +416,8 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
         started = time.perf_counter()
         train = train_epoch(model, data, recipe if epoch <= recipe.epochs - recipe.clean_epochs else clean,
                             optimizer, scheduler, per_batch, generator,
-                            progress=f"epoch {epoch}/{recipe.epochs}" if progress else None, average=average)
+                            progress=f"epoch {epoch}/{recipe.epochs}" if progress else None, average=average,
+                            loader=loader)
         synchronize(data.device)
         seconds = time.perf_counter() - started  # training time; the evaluations below are not in it
         extra = {}

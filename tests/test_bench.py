@@ -7,9 +7,11 @@ import torch
 
 import bench
 import model
+import report
 import utils
 
-HEADLINE = {"device", "threads", "torch", "reference_s_per_epoch", "reference_time_to_target_s", "model",
+HEADLINE = {"device", "threads", "torch", "reference_seeds", "reference_epochs_to_target", "reference_lower_bound",
+            "reference_s_per_epoch", "reference_time_to_target_s", "model",
             "epochs_to_target", "time_to_target_s", "speedup", "throughput_ratio", "throughput_ratio_min",
             "throughput_ratio_max", "throughput_ratio_data_only", "setup_s", "sprint_epochs",
             "sprint_test_acc",
@@ -68,7 +70,7 @@ def test_pipelines_are_timed_in_turn_each_round_and_ours_in_the_recipes_memory_f
         return len(timed) / 10
 
     monkeypatch.setattr(bench, "tensor_batches", lambda data, recipe, batch_size: iter(["ours"]))
-    monkeypatch.setattr(bench, "pil_loader", lambda data_dir, batch_size: ["pil"])
+    monkeypatch.setattr(utils, "pil_loader", lambda data_dir, batch_size, mean, std: ["pil"])
     monkeypatch.setattr(bench, "time_steps", fake_time_steps)
     assert model.RECIPES["final"].channels_last  # the format fit() trains the default recipe in, on the CPU
     recipe = dataclasses.replace(model.RECIPES["final"], channels_last=True)  # as fit() trains it on the CPU
@@ -86,14 +88,14 @@ def test_pipelines_are_timed_in_turn_each_round_and_ours_in_the_recipes_memory_f
 
 def test_speed_figures_compare_medians_and_keep_each_rounds_ratio():
     timings = {"ours": [0.10, 0.20, 0.25], "ours_data_only": [0.5, 0.4, 0.3], "pil": [0.4, 0.8, 0.5]}
-    figures = bench.speed_figures(timings, steps_per_epoch=100, time_to_target=25.0)
+    figures = bench.speed_figures(timings, steps_per_epoch=100, time_to_target=25.0, reference_epochs=12)
     assert figures["reference_s_per_epoch"] == pytest.approx(50.0)  # median PIL step 0.5 s × 100 steps
-    assert figures["reference_time_to_target_s"] == pytest.approx(15 * 50.0)
-    assert figures["speedup"] == pytest.approx(750 / 25)
+    assert figures["reference_time_to_target_s"] == pytest.approx(12 * 50.0)
+    assert figures["speedup"] == pytest.approx(600 / 25)
     assert figures["throughput_ratio"] == pytest.approx(0.5 / 0.2)
     assert figures["throughput_ratio_min"] == pytest.approx(2.0) and figures["throughput_ratio_max"] == 4.0
     assert figures["throughput_ratio_data_only"] == pytest.approx(0.5 / 0.4)
-    assert bench.speed_figures(timings, 100, None)["speedup"] is None  # the target was never reached
+    assert bench.speed_figures(timings, 100, None, 12)["speedup"] is None  # the target was never reached
 
 
 class Clock:
@@ -132,6 +134,8 @@ def offline_bench(monkeypatch, synthetic_mnist):
     monkeypatch.setattr(utils, "fit", fake_fit)
     monkeypatch.setattr(bench, "time_pipelines", lambda data, recipe, data_dir, batch, steps, repeats, device:
                         {"ours": [0.1], "ours_data_only": [0.2], "pil": [0.3]})
+    monkeypatch.setattr(report, "reference_yardstick", lambda folder: {  # as measured on 5 seeds, one never
+        "seeds": [0, 1, 2, 3, 4], "epochs_to_target": 11, "lower_bound": True})
     return trained
 
 
@@ -146,6 +150,9 @@ def test_main_measures_the_headline_figures_only_and_stops_at_the_target(offline
     assert figures["setup_s"] == Clock.SETUP_S
     assert figures["time_to_target_s"] == Clock.SETUP_S + 2 * Clock.EPOCH_S
     reference = figures["reference_time_to_target_s"]
+    # the reference's measured median epochs × its s/epoch timed in this run (0.3 s a step, 4 steps of 128)
+    assert figures["reference_epochs_to_target"] == 11 and figures["reference_lower_bound"]
+    assert reference == pytest.approx(11 * 0.3 * 4)
     assert figures["speedup"] == pytest.approx(reference / figures["time_to_target_s"])
     # the sprint's clock: setup and its own epochs, the final model's run left out
     assert figures["sprint_test_acc"] == model.TARGET and figures["sprint_epochs"] == sprint.epochs
@@ -164,6 +171,15 @@ def test_profile_adds_gflops_and_the_step_shares(offline_bench, monkeypatch):
     assert figures["step_share_13x13"] == 0.6 and figures["model"] == "tiny"
     # 1 MFLOP per image, 512 images an epoch, over the 2 epochs to the target, which took 2 s each
     assert figures["train_gflops_per_s"] == pytest.approx(1e6 * 512 * 2 / (2 * Clock.EPOCH_S) / 1e9)
+
+
+def test_without_the_reference_runs_the_bench_says_how_to_make_them_before_training(monkeypatch, tmp_path):
+    monkeypatch.setattr(utils, "load_mnist", lambda *args, **kwargs: pytest.fail("data read before checks"))
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--device", "cpu", "--results-dir", str(tmp_path)])
+    message = stop.value.code
+    assert message.startswith("bench.py: error: no ") and "\n" not in message
+    assert 'make results MODELS=reference SEEDS="0 1 2 3 4"' in message
 
 
 @pytest.mark.parametrize("args, says", [(["--repeats", "0"], "--repeats must be >= 1"),

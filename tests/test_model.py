@@ -71,6 +71,7 @@ def test_beyond_the_assignment_budgets():
     (dict(optimizer="rmsprop"), "optimizer"), (dict(schedule="cosine"), "schedule"),
     (dict(ema_decay=1.0), "ema_decay"), (dict(ema_decay=-0.1), "ema_decay"),
     (dict(clean_epochs=-1), "clean_epochs"), (dict(clean_epochs=1.5), "clean_epochs"),
+    (dict(pil_augment=True, rotate_deg=5.0), "pil_augment"), (dict(pil_augment=True, clean_epochs=1), "pil_augment"),
 ])
 def test_recipe_rejects_nonsense(bad, message):
     with pytest.raises(ValueError, match=message):

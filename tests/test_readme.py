@@ -1,4 +1,6 @@
 """The README's results section is regenerated from the results files by report.py and must match them."""
+import dataclasses
+
 import pytest
 
 import model
@@ -70,9 +72,10 @@ def test_tracks_report_the_held_out_seeds_only_and_say_whether_each_goal_is_met(
 
 
 @pytest.mark.parametrize("name, s, met", [
-    ("tiny", dict(params=3_694, epochs=15, mean=99.5, min=99.40), True),
-    ("tiny", dict(params=3_694, epochs=15, mean=99.5, min=99.39), False),
-    ("tiny", dict(params=4_001, epochs=15, mean=99.5, min=99.45), False),
+    ("tiny", dict(params=3_694, epochs=15, mean=99.5, min=99.45, min_last3=99.40), True),
+    ("tiny", dict(params=3_694, epochs=15, mean=99.5, min=99.45, min_last3=99.39), False),  # an earlier epoch
+    ("tiny", dict(params=4_001, epochs=15, mean=99.5, min=99.45, min_last3=99.45), False),
+    ("tiny", dict(params=3_694, epochs=16, mean=99.5, min=99.45, min_last3=99.45), False),
     ("accurate", dict(params=19_290, epochs=19, mean=99.65, min=99.55), True),
     ("accurate", dict(params=19_290, epochs=19, mean=99.64, min=99.60), False),
     ("accurate", dict(params=19_290, epochs=19, mean=99.70, min=99.54), False),
@@ -81,6 +84,44 @@ def test_tracks_report_the_held_out_seeds_only_and_say_whether_each_goal_is_met(
 ])
 def test_track_goals_are_the_issues_goals(name, s, met):
     assert report.TRACK_GOALS[name][1](s) is met
+
+
+def test_the_last_three_epochs_of_every_seed_are_what_tinys_consistency_is_judged_on(tmp_path):
+    run = utils.read_json(ROOT / "results" / f"final_seed{report.HELDOUT_SEEDS[0]}.json")
+    for i, seed in enumerate(report.HELDOUT_SEEDS):
+        history = [{**row, "test_acc": 99.5} for row in run["history"]]
+        if i == 2:  # one seed dips two epochs before its last: its last epoch alone would hide it
+            history[-3]["test_acc"] = 99.38
+        if i == 3:  # a dip four epochs before the last is not judged
+            history[-4]["test_acc"] = 98.0
+        utils.write_json(tmp_path / f"final_seed{seed}.json", {**run, "seed": seed, "history": history,
+                                                               "final_test_acc": 99.5})
+    s = report.track_summaries(tmp_path)["final"]
+    assert s["min"] == 99.5 and s["min_last3"] == 99.38
+
+
+def test_the_reference_yardstick_is_the_median_first_epoch_and_a_seed_that_never_gets_there_counts_whole(
+        tmp_path, capsys):
+    run = utils.read_json(ROOT / "results" / "final_seed0.json")
+    recipe = dataclasses.asdict(model.RECIPES["reference"])
+    params = utils.count_params(model.ReferenceNet())
+    firsts = {0: 9, 1: 12, 2: None, 3: 10, 4: 14}  # seed: first epoch at 99.4 %, None: never
+    for seed, first in firsts.items():
+        history = [{**run["history"][0], "epoch": e,
+                    "test_acc": 99.45 if first and e >= first else 99.3} for e in range(1, 16)]
+        if seed == 3:
+            history[11]["test_acc"] = 99.2  # reaches at 10, dips at 12: holds from 13
+        utils.write_json(tmp_path / f"reference_seed{seed}.json",
+                         {**run, "model": "reference", "seed": seed, "params": params, "recipe": recipe,
+                          "epochs": 15, "history": history, "final_test_acc": history[-1]["test_acc"]})
+    y = report.reference_yardstick(tmp_path)
+    assert y["first_epoch_at_target"] == [9, 12, None, 10, 14] and y["first_epoch_holding"] == [9, 12, None, 13, 14]
+    assert y["epochs_to_target"] == 12 and y["lower_bound"]  # median of 9, 12, 15, 10, 14
+    report.print_reference(tmp_path)
+    out = capsys.readouterr().out
+    assert "reference seed 2: last epoch 99.30 %, first epoch >= 99.4 %: never" in out
+    assert "median epochs to 99.4 % over 5 seeds: 12 (a seed never got there" in out
+    assert report.reference_yardstick(tmp_path / "none") is None
 
 
 def test_bench_table_says_when_a_target_was_not_reached():
@@ -99,3 +140,24 @@ def test_print_tracks_says_what_the_raw_weights_read_and_whether_the_average_hel
     out = capsys.readouterr().out
     assert "min 99.50, mean 99.52, max 99.54" in out
     assert "raw weights (no average): min 99.60, mean 99.62; average - raw (paired): -0.10 ± 0.00 -> lower" in out
+
+
+def test_every_number_in_the_readmes_prose_is_in_a_results_file_an_output_or_the_code():
+    """The prose around the generated section is typed by hand: each figure in it must come from somewhere a
+    run or the code holds it (results/, the notebook's outputs, the generated tables, the constants in code)."""
+    import re
+
+    from test_notebook import NUMBER, results_figures, stored_outputs
+
+    text = (ROOT / "README.md").read_text()
+    head, rest = text.split(report.README_START, 1)
+    section, tail = rest.split(report.README_END, 1)
+    prose = re.sub(r"\]\([^)]*\)", "]", head + tail)  # link targets are addresses, not figures
+    prose = prose.replace("Python ≥ 3.10", "")  # a requirement (zip's strict=), not a figure
+    code = [ROOT / name for name in ("model.py", "utils.py", "photos.py", "tests/scanned_digit.py",
+                                     ".github/workflows/ci.yml")]
+    haystack = " ".join([section, stored_outputs(), results_figures(), *(path.read_text() for path in code)])
+    missing = {number for number in NUMBER.findall(prose)
+               if not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", haystack)}
+    assert not missing, f"numbers in the README's prose that no results file, output or code holds: {missing}"
+

@@ -1,13 +1,14 @@
 """utils.fit on the synthetic digits (seconds); on real MNIST, marked slow."""
 import copy
 import dataclasses
+import os
 
 import pytest
 import torch
 
 import model
 import utils
-from conftest import AVERAGE_FIELDS, history_fields
+from conftest import AVERAGE_FIELDS, ROOT, history_fields
 
 
 def quiet_fit(net, recipe, data, **kwargs):
@@ -166,6 +167,35 @@ def test_clean_epochs_train_the_last_epochs_without_augmentation(synthetic_mnist
     by_epoch = {epoch: {s[1:] for s in strengths if s[0] == epoch} for epoch in (1, 2, 3)}
     assert by_epoch[1] == by_epoch[2] == {(recipe.rotate_deg, recipe.translate, recipe.scale)}
     assert by_epoch[3] == {(0.0, 0.0, 0.0)}
+
+
+def test_a_loader_feeds_the_training_batches_in_place_of_the_augmented_tensors(synthetic_mnist, monkeypatch):
+    monkeypatch.setattr(utils, "augment", lambda *args, **kwargs: pytest.fail("the tensors were augmented"))
+    fed = []
+
+    class Loader:  # a DataLoader's two faces fit uses: its batches and its dataset's length
+        dataset = range(256)
+
+        def __iter__(self):
+            for i in range(0, 256, 64):
+                fed.append(i)
+                yield synthetic_mnist.train_x[i:i + 64], synthetic_mnist.train_y[i:i + 64]
+
+    recipe = dataclasses.replace(model.RECIPES["reference"], epochs=2)
+    history = quiet_fit(utils.make_model("reference"), recipe, synthetic_mnist, loader=Loader())
+    assert fed == [0, 64, 128, 192] * 2 and len(history) == 2
+    assert all(0 < row["train_acc"] <= 100 for row in history)  # over the loader's 256 images, not 512
+
+
+@pytest.mark.slow
+def test_the_pil_pipeline_gives_normalised_batches_shuffled_by_its_seed():
+    data_dir = os.environ.get("S6_DATA_DIR", ROOT / "data")  # where the session's real MNIST is read from
+    first = [next(iter(utils.pil_loader(data_dir, 32, 0.1307, 0.3081, seed, limit=256))) for seed in (1, 1, 2)]
+    (x, y), (x_again, y_again), (x_other, y_other) = first
+    assert x.shape == (32, 1, 28, 28) and y.shape == (32,)
+    assert torch.equal(x, x_again) and torch.equal(y, y_again)  # the same seed: the same batch, augmented alike
+    assert not torch.equal(y, y_other)
+    assert -0.5 < x.mean() < 0.5 and x.min() == pytest.approx(-0.1307 / 0.3081, abs=1e-4)  # background
 
 
 @pytest.mark.slow
