@@ -34,6 +34,7 @@ import time
 PROCESS_START = time.perf_counter()
 
 import argparse
+import dataclasses
 import math
 import os
 import statistics
@@ -51,10 +52,7 @@ def tensor_batches(data: utils.MNISTData, recipe: model.Recipe, batch_size: int)
     """Our input pipeline, endless: shuffled batches of the tensors, augmented as fit() augments them."""
     generator = torch.Generator().manual_seed(0)
     while True:
-        for idx in torch.randperm(len(data.train_y), generator=generator).split(batch_size):
-            idx = idx.to(data.device)
-            x = utils.augment(data.train_x[idx], recipe.rotate_deg, recipe.translate, recipe.scale)
-            yield x, data.train_y[idx]
+        yield from utils.tensor_batches(data, dataclasses.replace(recipe, batch_size=batch_size), generator)
 
 
 def time_steps(net, batches, steps: int, device) -> float:

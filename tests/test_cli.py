@@ -90,7 +90,7 @@ def test_ctrl_c_keeps_the_old_checkpoint_and_finished_epochs(tmp_path, monkeypat
     checkpoint, results = tmp_path / "m.pt", tmp_path / "r.json"
     checkpoint.write_bytes(b"previous checkpoint")
 
-    def interrupted_fit(net, recipe, data, seed, progress, on_epoch):
+    def interrupted_fit(net, recipe, data, seed, progress, on_epoch, loader):
         on_epoch([{"epoch": 1, "train_loss": 1.0, "train_acc": 50.0, "test_loss": 1.0, "test_acc": 60.0,
                    "lr": 0.1, "seconds": 1.0}])
         raise KeyboardInterrupt

@@ -264,3 +264,15 @@ def test_the_beyond_analysis_says_whether_each_track_met_its_goal(name):
     met = report.track_summaries(ROOT / "results")[name]["met"]
     says = f"`{name}` meets its goal" if met else f"`{name}` misses its goal"
     assert says in text, f"the reporting seeds say {name}'s goal is {'met' if met else 'not met'}"
+
+
+def test_the_beyond_analysis_cites_the_measured_yardstick_and_the_bench_that_used_it():
+    (text,) = [t for t in markdown_cells() if t.startswith("**What the reporting seeds say.**")]
+    text = " ".join(text.split())
+    yardstick = report.reference_yardstick(ROOT / "results")
+    bench = json.loads((ROOT / "results" / "bench.json").read_text())
+    assert bench["reference_epochs_to_target"] == yardstick["epochs_to_target"], "re-run make bench"
+    assert f"median {yardstick['epochs_to_target']:g}" in text
+    bound = "at least " if yardstick["lower_bound"] else ""
+    assert f"{bound}{bench['speedup']:.1f}× faster" in text and f"the sprint {bench['sprint_speedup']:.1f}×" in text
+

@@ -119,9 +119,23 @@ def test_the_reference_yardstick_is_the_median_first_epoch_and_a_seed_that_never
     assert y["epochs_to_target"] == 12 and y["lower_bound"]  # median of 9, 12, 15, 10, 14
     report.print_reference(tmp_path)
     out = capsys.readouterr().out
-    assert "reference seed 2: last epoch 99.30 %, first epoch >= 99.4 %: never" in out
+    assert "reference seed 2: last epoch 99.30 %, best 99.30 %, first epoch >= 99.4 %: never" in out
+    assert "reference seed 3: last epoch 99.45 %, best 99.45 %, first epoch >= 99.4 %: 10, holds from: 13" in out
     assert "median epochs to 99.4 % over 5 seeds: 12 (a seed never got there" in out
     assert report.reference_yardstick(tmp_path / "none") is None
+
+
+def test_speed_goals_say_met_or_not_and_when_the_yardstick_makes_them_lower_bounds(capsys):
+    report.print_speed_goals({"speedup": 19.4, "sprint_speedup": 29.96, "throughput_ratio": 2.58,
+                              "reference_lower_bound": True})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("speedup          met       goal 10x: at least 19.40x")
+    assert out[1].startswith("sprint_speedup   NOT MET   goal 30x: at least 29.96x")
+    assert out[2].startswith("throughput_ratio met       goal 2x: 2.58x")  # a ratio of rates: no bound
+    report.print_speed_goals({"speedup": None, "sprint_speedup": 31, "throughput_ratio": 1.9})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("speedup          NOT MET   goal 10x: never reached 99.4 %")
+    assert out[1].startswith("sprint_speedup   met       goal 30x: 31.00x") and "NOT MET" in out[2]
 
 
 def test_bench_table_says_when_a_target_was_not_reached():
@@ -138,7 +152,7 @@ def test_print_tracks_says_what_the_raw_weights_read_and_whether_the_average_hel
                          {**run, "seed": seed, "history": history, "final_test_acc": 99.50 + i / 100})
     report.print_tracks(report.track_summaries(tmp_path), tmp_path)
     out = capsys.readouterr().out
-    assert "min 99.50, mean 99.52, max 99.54" in out
+    assert "min 99.50, mean 99.52, max 99.54" in out and "; lowest of the last 3 epochs" in out
     assert "raw weights (no average): min 99.60, mean 99.62; average - raw (paired): -0.10 ± 0.00 -> lower" in out
 
 
