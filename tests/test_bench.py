@@ -9,10 +9,12 @@ import bench
 import model
 import report
 import utils
+from conftest import ROOT
 
 HEADLINE = {"device", "threads", "torch", "reference_seeds", "reference_epochs_to_target", "reference_lower_bound",
-            "reference_s_per_epoch", "reference_time_to_target_s", "model",
-            "epochs_to_target", "time_to_target_s", "speedup", "throughput_ratio", "throughput_ratio_min",
+            "reference_s_per_epoch", "reference_time_to_target_s", "model", "seeds", "epochs_to_target_median",
+            "epoch_s", "speedup_upper_bound", "epochs_to_target_this_run", "time_to_target_this_run_s",
+            "time_to_target_s", "speedup", "throughput_ratio", "throughput_ratio_min",
             "throughput_ratio_max", "throughput_ratio_data_only", "setup_s", "sprint_epochs",
             "sprint_test_acc",
             "sprint_time_s", "sprint_speedup"}
@@ -136,6 +138,8 @@ def offline_bench(monkeypatch, synthetic_mnist):
                         {"ours": [0.1], "ours_data_only": [0.2], "pil": [0.3]})
     monkeypatch.setattr(report, "reference_yardstick", lambda folder: {  # as measured on 5 seeds, one never
         "seeds": [0, 1, 2, 3, 4], "epochs_to_target": 11, "lower_bound": True})
+    monkeypatch.setattr(report, "median_epochs_to_target", lambda name, folder, seeds: {  # ours, held out
+        "seeds": list(seeds), "epochs_to_target": 3, "exact": True})
     return trained
 
 
@@ -145,10 +149,13 @@ def test_main_measures_the_headline_figures_only_and_stops_at_the_target(offline
     # the final model stops at the target; the sprint trains every epoch of its recipe, as its last counts
     sprint = model.RECIPES["sprint"]
     assert offline_bench == {model.RECIPES[model.DEFAULT_MODEL]: 2, sprint: sprint.epochs}
-    assert figures["model"] == model.DEFAULT_MODEL and figures["epochs_to_target"] == 2
-    # process start -> the end of the first epoch at the target: setup and two epochs
+    assert figures["model"] == model.DEFAULT_MODEL and figures["epochs_to_target_this_run"] == 2
+    # this run: process start -> the end of its first epoch at the target, setup and two epochs
     assert figures["setup_s"] == Clock.SETUP_S
-    assert figures["time_to_target_s"] == Clock.SETUP_S + 2 * Clock.EPOCH_S
+    assert figures["time_to_target_this_run_s"] == Clock.SETUP_S + 2 * Clock.EPOCH_S
+    # the headline: setup and the held-out seeds' median epochs (3), each as long as this run's
+    assert figures["epochs_to_target_median"] == 3 and figures["epoch_s"] == Clock.EPOCH_S
+    assert figures["time_to_target_s"] == Clock.SETUP_S + 3 * Clock.EPOCH_S and not figures["speedup_upper_bound"]
     reference = figures["reference_time_to_target_s"]
     # the reference's measured median epochs × its s/epoch timed in this run (0.3 s a step, 4 steps of 128)
     assert figures["reference_epochs_to_target"] == 11 and figures["reference_lower_bound"]
@@ -173,13 +180,19 @@ def test_profile_adds_gflops_and_the_step_shares(offline_bench, monkeypatch):
     assert figures["train_gflops_per_s"] == pytest.approx(1e6 * 512 * 2 / (2 * Clock.EPOCH_S) / 1e9)
 
 
-def test_without_the_reference_runs_the_bench_says_how_to_make_them_before_training(monkeypatch, tmp_path):
+def test_without_the_measured_runs_the_bench_says_how_to_make_them_before_training(monkeypatch, tmp_path):
     monkeypatch.setattr(utils, "load_mnist", lambda *args, **kwargs: pytest.fail("data read before checks"))
     with pytest.raises(SystemExit) as stop:
         bench.main(["--device", "cpu", "--results-dir", str(tmp_path)])
     message = stop.value.code
     assert message.startswith("bench.py: error: no ") and "\n" not in message
     assert 'make results MODELS=reference SEEDS="0 1 2 3 4"' in message
+    for seed in range(5):  # the reference measured, the final model's held-out seeds not
+        name = f"reference_seed{seed}.json"
+        (tmp_path / name).write_bytes((ROOT / "results" / name).read_bytes())
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--device", "cpu", "--results-dir", str(tmp_path)])
+    assert 'make results MODELS=final SEEDS="105 106 107 108 109"' in stop.value.code
 
 
 @pytest.mark.parametrize("args, says", [(["--repeats", "0"], "--repeats must be >= 1"),

@@ -101,6 +101,13 @@ def test_each_result_states_the_seeds_and_the_live_run_as_the_results_files_have
     assert said in result, f"{name}: the Result's seed-0 figures are not the stored run's ({said})"
 
 
+def test_the_speed_result_quotes_the_stored_runs_seconds_per_epoch():
+    live = {r["name"]: r for r in json.loads((ROOT / "results" / "notebook.json").read_text())["iterations"]}
+    said = (f"Seconds per epoch in this run: {live['onecycle']['seconds_per_epoch']:.1f} → "
+            f"{live['speed']['seconds_per_epoch']:.1f}")
+    assert said in " ".join(part("speed", "Result").split()), f"the stored run says: {said}"
+
+
 def word_count(text: str) -> int:
     """Words: runs of non-space holding a letter or a digit (a lone %, ≥ or = is not a word)."""
     return len(re.findall(r"\S*[^\W_]\S*", text))
@@ -124,6 +131,15 @@ def test_each_network_is_shown_once_where_it_first_appears_and_summarised_once()
     assert [model.MODELS[n] for n in names] == classes
     summaries = [c for c in code_cells() if "utils.summary(" in c]
     assert len(summaries) == len(classes) + 1, "one summary per architecture, and the final model's own"
+
+
+@pytest.mark.parametrize("name", ["tiny", "accurate", "reference"])
+def test_the_networks_beyond_the_assignment_are_shown_with_their_parameters(name):
+    import model
+    cls = model.MODELS[name]
+    outputs = stored_outputs()
+    assert f"class {cls.__name__}(nn.Module):" in outputs
+    assert f"{name}: {sum(p.numel() for p in cls().parameters()):,} parameters" in outputs
 
 
 @pytest.mark.parametrize("name", list(report.ITERATIONS))
