@@ -185,11 +185,12 @@ def main(argv=None) -> dict:
         if yardstick is None:
             raise ValueError(f"no {args.results_dir}/reference_seed*.json, the reference's measured epochs to "
                              f'{model.TARGET} %: run make results MODELS=reference SEEDS="0 1 2 3 4" first')
-        ours = report.median_epochs_to_target(args.model, args.results_dir, report.HELDOUT_SEEDS)
-        if ours is None:
+        runs = report.load_runs(args.model, args.results_dir, report.HELDOUT_SEEDS)
+        if not runs:
             seeds = " ".join(map(str, report.HELDOUT_SEEDS))
             raise ValueError(f"no {args.results_dir}/{args.model}_seed*.json on the held-out seeds, its measured "
                              f'epochs to {model.TARGET} %: run make results MODELS={args.model} SEEDS="{seeds}" first')
+        ours = report.median_epochs_to_target(runs)
         data = utils.load_mnist(args.data_dir, device)
     except (ValueError, utils.DataError) as error:
         sys.exit(f"bench.py: error: {error}")

@@ -176,30 +176,27 @@ def model_summary(runs: list[dict]) -> dict:
     }
 
 
-def median_epochs_to_target(name: str, folder: str | Path = "results", seeds=None) -> dict | None:
-    """Over `name`'s results files (of `seeds`, if given): each seed's first epoch at ≥ model.TARGET (None:
-    never) and their median, a seed that never gets there counted as all its epochs. `exact`: False when that
-    count moves the median (it would be higher had training gone on), True when the median is the same
-    whatever those seeds would have needed. None without results files."""
-    runs = load_runs(name, folder, seeds)
-    if not runs:
-        return None
+def median_epochs_to_target(runs: list[dict]) -> dict:
+    """Over results files (load_runs): each seed's first epoch at ≥ model.TARGET (None: never) and their median,
+    a seed that never gets there counted as all its epochs. `exact`: False when that count moves the median (it
+    would be higher had training gone on), True when the median is the same whatever those seeds would have
+    needed."""
     first = [utils.first_epoch_at(r["history"]) for r in runs]
     counted = statistics.median([f if f is not None else len(r["history"]) for f, r in zip(first, runs)])
     unbounded = statistics.median([f if f is not None else math.inf for f in first])
     return {"seeds": [r["seed"] for r in runs], "first_epoch_at_target": first, "epochs_to_target": counted,
-            "exact": counted == unbounded, "runs": runs}
+            "exact": counted == unbounded}
 
 
 def reference_yardstick(folder: str | Path = "results") -> dict | None:
     """The public reference trained here with its own recipe (`make results MODELS=reference`), the yardstick
     bench.py divides by: median_epochs_to_target, and per seed its last and best epochs and the first epoch
     from which it holds ≥ model.TARGET; `lower_bound`: True when a seed that never got there moves the median,
-    so a speed-up over it is at least what it says."""
-    y = median_epochs_to_target("reference", folder)
-    if y is None:
+    so a speed-up over it is at least what it says. None without results files."""
+    runs = load_runs("reference", folder)
+    if not runs:
         return None
-    runs = y.pop("runs")
+    y = median_epochs_to_target(runs)
     return {**y, "final_test_acc": [r["final_test_acc"] for r in runs],
             "best_test_acc": [max(row["test_acc"] for row in r["history"]) for r in runs],
             "first_epoch_holding": [first_epoch_holding(r["history"]) for r in runs],
