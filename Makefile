@@ -4,9 +4,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-SEEDS  ?= 0 1 2 3 4
+SEEDS  ?= 0 1 2 3 4 5 6 7 8 9
 ITERATIONS := baseline batchnorm dropout gap capacity augment onecycle speed final
-MODELS ?= $(ITERATIONS)
+ABLATIONS  := minus_batchnorm minus_dropout minus_capacity minus_augment minus_onecycle minus_weight_decay minus_nesterov
+CONTROLS   := onecycle_constant_lr onecycle_low_peak onecycle_fixed_momentum
+MODELS ?= $(ITERATIONS) $(ABLATIONS) $(CONTROLS)
 JOBS   ?= 2
 
 .PHONY: install train test test-fast notebook bench results readme photos colab lab clean
@@ -31,9 +33,9 @@ test-fast: $(STAMP)  ## unit tests only (seconds)
 notebook: $(STAMP)  ## execute the notebook top to bottom in full mode and store its outputs (minutes to half an hour on 2 CPU cores)
 	$(BIN)/python -m jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 S6_MNIST.ipynb
 
-results: $(STAMP)  ## each model in MODELS over SEEDS (a model's seeds first), JOBS at a time, 1 thread each (logs: runs/)
+results: $(STAMP)  ## every model in MODELS on each of SEEDS in turn (pairs finish together), JOBS at a time, 1 thread each (logs: runs/)
 	@mkdir -p runs
-	@for m in $(MODELS); do for s in $(SEEDS); do echo "$$m $$s"; done; done | xargs -P $(JOBS) -L 1 sh -c \
+	@for s in $(SEEDS); do for m in $(MODELS); do echo "$$m $$s"; done; done | xargs -P $(JOBS) -L 1 sh -c \
 	  '$(BIN)/python train.py --quiet --threads 1 --model $$0 --seed $$1 --results results/$$0_seed$$1.json \
 	   > runs/$$0_seed$$1.log 2>&1 && echo "$$0 seed $$1: $$(tail -n 1 runs/$$0_seed$$1.log)" \
 	   || { echo "$$0 seed $$1 failed: see runs/$$0_seed$$1.log"; exit 255; }'

@@ -53,7 +53,8 @@ import utils
 from train import HelpFormatter, Parser, add_device_args, device_for
 
 def tensor_batches(data: utils.MNISTData, recipe: model.Recipe, batch_size: int):
-    """Our input pipeline, endless: shuffled batches of the tensors, augmented as fit() augments them."""
+    """Our input pipeline, endless: shuffled batches of the tensors, augmented as fit() augments them (its
+    CPU generator, on every device)."""
     generator = torch.Generator().manual_seed(0)
     while True:
         yield from utils.tensor_batches(data, dataclasses.replace(recipe, batch_size=batch_size), generator)
@@ -87,7 +88,8 @@ def time_pipelines(data: utils.MNISTData, recipe: model.Recipe, data_dir: str, b
     pipelines = {  # name: (the net's memory format, a fresh stream of batches)
         "ours": (utils.memory_format_for(recipe, device), lambda: tensor_batches(data, recipe, batch_size)),
         "ours_data_only": (torch.preserve_format, lambda: tensor_batches(data, recipe, batch_size)),
-        "pil": (torch.preserve_format, lambda: iter(utils.pil_loader(data_dir, batch_size, data.mean, data.std))),
+        "pil": (torch.preserve_format,
+                lambda: iter(utils.pil_loader(data_dir, batch_size, data.mean, data.std, device=device))),
     }
     timings = {name: [] for name in pipelines}
     for _ in range(repeats):
@@ -114,23 +116,34 @@ def speed_figures(timings: dict[str, list[float]], steps_per_epoch: int, time_to
     }
 
 
+def profiled_time(device) -> tuple[list, str]:
+    """What torch.profiler records on `device` and the event field holding each op's own time there: on a
+    GPU the kernels' time, not the host's, which only queues them."""
+    from torch.profiler import ProfilerActivity
+
+    if torch.device(device).type == "cuda":
+        return [ProfilerActivity.CPU, ProfilerActivity.CUDA], "self_device_time_total"
+    return [ProfilerActivity.CPU], "self_cpu_time_total"
+
+
 def time_share_by_map_size(net, batches, steps: int, device) -> dict[str, float]:
-    """Share of a training step's CPU time (torch.profiler, self time of each op) by the size of the feature
-    map each op works on: where the time goes, to see what a faster net should change."""
+    """Share of a training step's time on `device` (torch.profiler, self time of each op) by the size of the
+    feature map each op works on: where the time goes, to see what a faster net should change."""
     from collections import defaultdict
     from torch.profiler import profile
 
     batch_size = len(next(batches)[1])
     time_steps(net, batches, 1, device)  # warm-up outside the profile
-    with profile(record_shapes=True) as prof:
+    activities, field = profiled_time(device)
+    with profile(activities=activities, record_shapes=True) as prof:
         time_steps(net, batches, steps, device)
     events = prof.key_averages(group_by_input_shape=True)
-    total = sum(e.self_cpu_time_total for e in events)
+    total = sum(getattr(e, field) for e in events)
     shares = defaultdict(float)
     for e in events:
         # a feature map: 4-d, batch first, square (affine grids are N×H×W×2); weights and the rest: "other"
         maps = [s for s in e.input_shapes if len(s) == 4 and s[0] == batch_size and s[2] == s[3]]
-        shares[f"{maps[0][2]}x{maps[0][3]}" if maps else "other"] += e.self_cpu_time_total / total
+        shares[f"{maps[0][2]}x{maps[0][3]}" if maps else "other"] += getattr(e, field) / total
     return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
 

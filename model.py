@@ -188,9 +188,6 @@ class GapNet(nn.Module):
         self.drop2 = nn.Dropout(DROPOUT)
         self.conv4 = conv_bn(16, 16)      # 7×7,   RF 22
         self.drop3 = nn.Dropout(DROPOUT)
-        # Built and thrown away: the runs in results/ drew DropoutNet's 7×7 classifier here before the 1×1
-        # one, and drawing it still gives each seed the initial weights those runs had.
-        nn.Conv2d(16, 10, 7)
         self.head = nn.Sequential(nn.Conv2d(16, 10, 1), nn.AdaptiveAvgPool2d(1))  # 10 maps → 10 scores
 
     def forward(self, x):
@@ -207,9 +204,10 @@ class GapNet(nn.Module):
         return x.flatten(1)
 
 
-class WideGapNet(nn.Module):
-    """Iterations 5-7: GapNet with the parameters GAP freed spent at 7×7: three 24-channel convolutions where
-    it had one 16-channel one, which take the receptive field past the whole digit."""
+class CapacityNet(nn.Module):
+    """Iteration 5, reused by 6 and 7 (they change only the recipe): GapNet with the parameters GAP freed
+    spent at 7×7: three 24-channel convolutions where it had one 16-channel one, which take the receptive
+    field past the whole digit."""
 
     def __init__(self):
         super().__init__()
@@ -244,14 +242,15 @@ class WideGapNet(nn.Module):
         return x.flatten(1)
 
 
-class FastNet(nn.Module):
-    """Iterations 8 and 9 (the final model): WideGapNet's parameters in fewer operations. The first layer
-    pools before its BatchNorm and ReLU, so those run on 13×13 maps instead of 28×28. It has no padding, so no
-    filter is centred on the image's outermost pixel ring, which is nearly empty: 1.4 % of training digits
-    have any ink there (MNIST's border is not blank beyond it: 12 % have ink in the outer 2 pixels, 75 % in
-    the outer 4). Maps are 26 → 13 → 6 instead of 28 → 14 → 7. One dropout, before the classifier, instead
-    of three, and it drops whole channels (Dropout2d): one random number per channel instead of one per
-    activation. The notebook times the four changes together (iteration 8), not one by one."""
+class SpeedNet(nn.Module):
+    """Iteration 8, and the final model (iteration 9 changes only the recipe): CapacityNet's parameters in
+    fewer operations. The first layer pools before its BatchNorm and ReLU, so those run on 13×13 maps instead
+    of 28×28. It has no padding, so no filter is centred on the image's outermost pixel ring, which is nearly
+    empty: 1.4 % of training digits have any ink there (MNIST's border is not blank beyond it: 12 % have ink
+    in the outer 2 pixels, 75 % in the outer 4). Maps are 26 → 13 → 6 instead of 28 → 14 → 7. One dropout,
+    before the classifier, instead of three, and it drops whole channels (Dropout2d): one random number per
+    channel instead of one per activation. The notebook times the four changes together (iteration 8), not one
+    by one."""
 
     def __init__(self):
         super().__init__()
@@ -290,8 +289,9 @@ class FastNet(nn.Module):
 # The ablations: the final network with one part taken away (the notebook's "What the final model needs")
 # ----------------------------------------------------------------------------------------------------
 
-class FastNetNoBatchNorm(nn.Module):
-    """FastNet without BatchNorm: each convolution gets its bias back, as in the baseline."""
+class MinusBatchNormNet(nn.Module):
+    """The final network (SpeedNet) minus BatchNorm: each convolution gets its bias back, as in the
+    baseline."""
 
     def __init__(self):
         super().__init__()
@@ -324,9 +324,9 @@ class FastNetNoBatchNorm(nn.Module):
         return x.flatten(1)
 
 
-class FastNetNoDropout(nn.Module):
-    """FastNet without its Dropout2d. The same layers in the same order, so the same seed gives the same
-    initial weights: a paired comparison."""
+class MinusDropoutNet(nn.Module):
+    """The final network (SpeedNet) minus its Dropout2d. The same layers in the same order, so the same seed
+    gives the same initial weights: a paired comparison."""
 
     def __init__(self):
         super().__init__()
@@ -359,9 +359,9 @@ class FastNetNoDropout(nn.Module):
         return x.flatten(1)
 
 
-class FastNetOneConv(nn.Module):
-    """FastNet without the capacity GAP freed: one 16-channel convolution at 6×6 where it has three 24-channel
-    ones, as the gap iteration had at 7×7."""
+class MinusCapacityNet(nn.Module):
+    """The final network (SpeedNet) minus the capacity GAP freed: one 16-channel convolution at 6×6 where it
+    has three 24-channel ones, as the gap iteration had at 7×7."""
 
     def __init__(self):
         super().__init__()
@@ -431,7 +431,7 @@ class TinyNet(nn.Module):
 
 
 class AccurateNet(nn.Module):
-    """Just under 20,000 parameters, trained for 19 epochs. WideGapNet sees the 28×28 image through one
+    """Just under 20,000 parameters, trained for 19 epochs. CapacityNet sees the 28×28 image through one
     8-channel convolution before it pools; this net looks twice (8 then 12 channels, receptive field 5),
     so strokes are described before three pixels in four are pooled away. The extra convolution runs at
     full resolution, which makes this the slowest of our own nets per epoch (the README's s/epoch column)."""
@@ -498,25 +498,25 @@ MODELS: dict[str, type[nn.Module]] = {
     "batchnorm": BatchNormNet,
     "dropout": DropoutNet,
     "gap": GapNet,
-    "capacity": WideGapNet,
-    "augment": WideGapNet,
-    "onecycle": WideGapNet,
-    "speed": FastNet,
-    "final": FastNet,
-    "minus_batchnorm": FastNetNoBatchNorm,
-    "minus_dropout": FastNetNoDropout,
-    "minus_augment": FastNet,
-    "minus_onecycle": FastNet,
-    "minus_weight_decay": FastNet,
-    "minus_nesterov": FastNet,
-    "minus_average": FastNet,
-    "minus_capacity": FastNetOneConv,
-    "onecycle_constant_lr": FastNet,
-    "onecycle_low_peak": FastNet,
-    "onecycle_fixed_momentum": FastNet,
+    "capacity": CapacityNet,
+    "augment": CapacityNet,
+    "onecycle": CapacityNet,
+    "speed": SpeedNet,
+    "final": SpeedNet,
+    "minus_batchnorm": MinusBatchNormNet,
+    "minus_dropout": MinusDropoutNet,
+    "minus_augment": SpeedNet,
+    "minus_onecycle": SpeedNet,
+    "minus_weight_decay": SpeedNet,
+    "minus_nesterov": SpeedNet,
+    "minus_average": SpeedNet,
+    "minus_capacity": MinusCapacityNet,
+    "onecycle_constant_lr": SpeedNet,
+    "onecycle_low_peak": SpeedNet,
+    "onecycle_fixed_momentum": SpeedNet,
     "tiny": TinyNet,
     "accurate": AccurateNet,
-    "sprint": FastNet,
+    "sprint": SpeedNet,
     "reference": ReferenceNet,
 }
 DEFAULT_MODEL = "final"
@@ -539,7 +539,7 @@ RECIPES: dict[str, Recipe] = {
     # falls.
     "onecycle": replace(_PLAIN, **_AUGMENT, **_ONECYCLE),
     # Channels-last: a layout many CPU convolution kernels prefer. bench.py times it against the default
-    # layout on the reference net (throughput_ratio vs throughput_ratio_data_only), not on FastNet.
+    # layout on the reference net (throughput_ratio vs throughput_ratio_data_only), not on SpeedNet.
     "speed": _SPEED,
     # What is tested and kept is the average of the weights over the last ~200 steps (1 / (1 - 0.995)).
     "final": _FINAL,

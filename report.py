@@ -27,7 +27,7 @@ ITERATIONS = {
     "capacity": ("one 16-channel conv at 7×7 → three 24-channel ones", "higher, within 20k"),
     "augment": ("+ random rotation, shift and zoom", "higher test accuracy"),
     "onecycle": ("constant LR 0.02 → OneCycle, peak 0.1", "a high, stable last epoch"),
-    "speed": ("WideGapNet → FastNet: the same parameters, fewer operations", "the same accuracy, less time"),
+    "speed": ("CapacityNet → SpeedNet: the same parameters, fewer operations", "the same accuracy, less time"),
     "final": ("test a moving average of the weights", "99.4 % sooner"),
 }
 SEEDS = (0, 1, 2, 3, 4)                  # the learning log's seeds: every choice was made looking at them

@@ -59,6 +59,25 @@ def device_for(args: argparse.Namespace) -> torch.device:
     return device
 
 
+def source_commit() -> str | None:
+    """The git commit of the code that runs, with "-dirty" when tracked files differ from it; None outside a
+    git checkout. Every results file records it, so a row can say which code made each of its seeds."""
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = Parser(prog="train.py", description="Train an MNIST model from model.py with its recipe.",
                formatter_class=HelpFormatter)
@@ -107,6 +126,7 @@ def main(argv=None) -> int:
           f"{recipe.optimizer} lr {recipe.lr} {recipe.schedule}")
     results = {"model": args.model, "params": params, "seed": args.seed, "epochs": recipe.epochs,
                "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "commit": source_commit(),
                "deterministic": args.deterministic,
                "recipe": dataclasses.asdict(recipe), "dry_run": args.dry_run}
 
@@ -118,10 +138,12 @@ def main(argv=None) -> int:
     loader = None
     if recipe.pil_augment:
         loader = utils.pil_loader(args.data_dir, recipe.batch_size, data.mean, data.std, args.seed,
-                                  limit=2000 if args.dry_run else None)
+                                  limit=2000 if args.dry_run else None, device=device)
     try:
         history = utils.fit(net, recipe, data, seed=args.seed, progress=not args.quiet,
                             on_epoch=save_partial, loader=loader)
+    except utils.TrainingDiverged as error:
+        sys.exit(f"train.py: error: {error}")
     except KeyboardInterrupt:
         where = f"; finished epochs are in {args.results}" if args.results else ""
         kept = f"; {args.save} was not touched" if args.save else ""

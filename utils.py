@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+from torch.optim.swa_utils import update_bn
 
 from model import TARGET, Recipe
 
@@ -38,6 +38,10 @@ NETWORK_TIMEOUT_S = 10  # per connection: an offline machine fails fast instead 
 
 class DataError(RuntimeError):
     """The MNIST files are missing, corrupt or could not be fetched; the message says how to fix it."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss stopped being a finite number; the message says in which epoch and what to try."""
 
 
 # -- Data: find, fetch and verify the raw files, then hold the whole dataset in tensors on the device --------
@@ -159,26 +163,37 @@ def affine(x: torch.Tensor, angle_deg: torch.Tensor, zoom: torch.Tensor, shift_x
     theta = torch.stack([torch.stack([cos, -sin, -2 * shift_x], 1),
                          torch.stack([sin, cos, -2 * shift_y], 1)], 1)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    # "border" repeats the edge pixels, which in MNIST are background, whatever the normalisation.
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # What moves in from beyond the edge is blank paper: sample the image minus its background (its darkest
+    # value) with zeros outside, then add the background back. Zero padding exists on every device (Apple's
+    # MPS has no "border" padding), and a moved page shows paper where border padding smeared the edge pixels.
+    background = x.amin(dim=(2, 3), keepdim=True)
+    moved = F.grid_sample(x - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return moved + background
+
+
+def random_affine(x: torch.Tensor, draws: torch.Tensor, rotate_deg: float, translate: float,
+                  scale: float) -> torch.Tensor:
+    """`affine` with each image's transform read off `draws`, (4, N) uniform in [0, 1): rotation within
+    ±rotate_deg degrees, zoom within 1 ± scale, shifts within ±translate of the image size."""
+    angle, zoom, shift_x, shift_y = draws.to(x.device) * 2 - 1
+    return affine(x, angle * rotate_deg, 1 + zoom * scale, shift_x * translate, shift_y * translate)
 
 
 def augment(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0.0, scale: float = 0.0,
             generator: torch.Generator | None = None) -> torch.Tensor:
     """A random affine transform per image: rotation within ±rotate_deg degrees, shift within ±translate of
-    the image size, zoom within 1 ± scale (small: each digit keeps its label); zero strength returns x."""
+    the image size, zoom within 1 ± scale (small: each digit keeps its label); zero strength returns x. The
+    draws come from `generator` (a CPU one), so every device sees the same transforms."""
     if rotate_deg == 0 and translate == 0 and scale == 0:
         return x
-    draws = torch.rand(4, x.shape[0], generator=generator, device=generator.device if generator else "cpu")
-    angle, zoom, shift_x, shift_y = ((draws * 2 - 1).to(x.device) * torch.tensor(
-        [[rotate_deg], [scale], [translate], [translate]], device=x.device))
-    return affine(x, angle, 1 + zoom, shift_x, shift_y)
+    return random_affine(x, torch.rand(4, x.shape[0], generator=generator), rotate_deg, translate, scale)
 
 
 def pil_loader(data_dir: str | Path, batch_size: int, mean: float = 0.1307, std: float = 0.3081, seed: int = 0,
-               limit: int | None = None) -> torch.utils.data.DataLoader:
+               limit: int | None = None, device: str | torch.device = "cpu") -> torch.utils.data.DataLoader:
     """The public reference's input pipeline: per-image PIL transforms in a DataLoader with 2 worker
-    processes, shuffled from `seed`; `limit` keeps the first N training images (dry runs)."""
+    processes, shuffled from `seed`; `limit` keeps the first N training images (dry runs). For a CUDA
+    `device` the batches come in pinned memory, so that their copies to the GPU can overlap the work."""
     from torchvision import datasets, transforms
 
     pipeline = transforms.Compose([
@@ -196,7 +211,7 @@ def pil_loader(data_dir: str | Path, batch_size: int, mean: float = 0.1307, std:
         train = torch.utils.data.Subset(train, range(limit))
     workers = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
     return torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                       persistent_workers=True,
+                                       persistent_workers=True, pin_memory=torch.device(device).type == "cuda",
                                        generator=torch.Generator().manual_seed(seed))
 
 
@@ -236,15 +251,32 @@ def set_threads(threads: int | None = None) -> int:
 
 def set_deterministic(on: bool = True) -> None:
     """Make CUDA runs repeatable where torch can (the CPU already is, at one thread count): deterministic
-    kernels only, and cuDNN without its per-shape benchmark, which may pick a different algorithm each run.
-    warn_only: an op with no deterministic CUDA kernel warns, naming itself, and runs. The one expected here
-    is the global average pool's backward (adaptive_avg_pool2d): with a 1x1 output each input pixel gets a
-    single atomic add, so their order cannot change the sum. Unmeasured: no GPU has run this."""
+    kernels only, cuDNN without its per-shape benchmark (which may pick a different algorithm each run), and
+    full fp32 convolutions: on Ampere and newer GPUs cuDNN otherwise rounds their inputs to TF32's 10-bit
+    mantissa. warn_only: an op torch has no deterministic CUDA kernel for warns, naming itself, and runs.
+    Repeatable means the same numbers on the same GPU model, torch and driver; never the CPU's numbers."""
     if on:  # cuBLAS reads this when its first handle is made: before any CUDA work, as the commands call it
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(on, warn_only=True)
     torch.backends.cudnn.deterministic = on
     torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.allow_tf32 = not on  # torch's default is True
+    torch.backends.cuda.matmul.allow_tf32 = False  # torch's default already
+
+
+def fork_rng(device: str | torch.device):
+    """A context that restores the CPU's random state and `device`'s (CUDA or MPS) when it ends."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device], device_type=device.type)
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`x` (on the CPU) on `device`. To a GPU through pinned memory, queued without waiting: the host runs on."""
+    if torch.device(device).type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
 
 
 def synchronize(device: str | torch.device) -> None:
@@ -302,12 +334,21 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
 
 
 def tensor_batches(data: MNISTData, recipe: Recipe, generator: torch.Generator | None = None):
-    """One shuffled pass over the training tensors, each batch augmented as a whole."""
-    n = len(data.train_y)
-    order = torch.randperm(n, generator=generator, device=generator.device if generator else "cpu")
-    for idx in order.to(data.device).split(recipe.batch_size):
-        yield augment(data.train_x[idx], recipe.rotate_deg, recipe.translate, recipe.scale, generator), \
-            data.train_y[idx]
+    """One shuffled pass over the training tensors, each batch augmented as a whole. The batch order and the
+    augmentation's draws come from `generator`, a CPU one, so every device trains on the same batches; they
+    are drawn for the whole epoch at once (the same numbers as batch by batch) and moved to the device in
+    one copy: no step waits on the host."""
+    n, size = len(data.train_y), recipe.batch_size
+    order = to_device(torch.randperm(n, generator=generator), data.device)
+    augmenting = recipe.rotate_deg != 0 or recipe.translate != 0 or recipe.scale != 0
+    draws = to_device(torch.rand(4 * n, generator=generator), data.device) if augmenting else None
+    for start in range(0, n, size):
+        idx = order[start:start + size]
+        x = data.train_x[idx]
+        if draws is not None:  # batch by batch, each batch's (4, batch) draws were consecutive numbers
+            batch_draws = draws[4 * start:4 * (start + len(idx))].view(4, -1)
+            x = random_affine(x, batch_draws, recipe.rotate_deg, recipe.translate, recipe.scale)
+        yield x, data.train_y[idx]
 
 
 def train_epoch(model, data: MNISTData, recipe: Recipe, optimizer, scheduler=None, per_batch=False,
@@ -334,7 +375,7 @@ def train_epoch(model, data: MNISTData, recipe: Recipe, optimizer, scheduler=Non
         lr = optimizer.param_groups[0]["lr"]  # the LR this step used, before the scheduler moves it
         optimizer.step()
         if average is not None:
-            average.update_parameters(model)
+            average.update(model)
         if per_batch:
             scheduler.step()
         loss_sum += loss.detach() * len(y)
@@ -348,26 +389,28 @@ def train_epoch(model, data: MNISTData, recipe: Recipe, optimizer, scheduler=Non
 
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> dict:
-    """Mean loss, accuracy (percent) and predictions on (x, y) in eval mode, in batches that fit the cache."""
+    """Mean loss, accuracy (percent) and predictions (on y's device) on (x, y) in eval mode, in batches that fit
+    the cache, each moved to the model's device: a CPU checkpoint reads GPU data and the other way round."""
     model.eval()
+    device = next(model.parameters()).device
     loss_sum, predictions = 0.0, []
     for start in range(0, len(y), batch_size):
-        logits = model(x[start:start + batch_size])
-        loss_sum += F.cross_entropy(logits, y[start:start + batch_size], reduction="sum").item()
+        logits = model(x[start:start + batch_size].to(device))
+        loss_sum += F.cross_entropy(logits, y[start:start + batch_size].to(device), reduction="sum").item()
         predictions.append(logits.argmax(1))
-    predictions = torch.cat(predictions)
+    predictions = torch.cat(predictions).to(y.device)
     return {"loss": loss_sum / len(y), "acc": 100 * (predictions == y).float().mean().item(),
             "predictions": predictions}
 
 
 @torch.no_grad()
 def predict_probabilities(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Softmax over the 10 digits for each image of the batch `x`, (N, 10), computed in eval mode; `net` is
-    handed back in the mode it came in (a model mid-training stays in train mode)."""
+    """Softmax over the 10 digits for each image of the batch `x`, (N, 10), on x's device, computed in eval mode
+    on the net's; `net` is handed back in the mode it came in (a model mid-training stays in train mode)."""
     was_training = net.training
     net.eval()
     try:
-        return F.softmax(net(x.to(next(net.parameters()).device)), dim=1)
+        return F.softmax(net(x.to(next(net.parameters()).device)), dim=1).to(x.device)
     finally:
         net.train(was_training)
 
@@ -375,15 +418,44 @@ def predict_probabilities(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 TRAIN_EVAL_IMAGES = 10_000  # the fixed training subset whose eval-mode accuracy sits beside the test accuracy
 
 
+class WeightAverage:
+    """An exponential moving average of a network's weights and BatchNorm statistics, updated after every
+    step: average += (1 - decay) * (net - average), the first update a copy. Integer buffers (BatchNorm's batch
+    count) are copied. torch's AveragedModel computes the same floats, but keeps its update count on the CPU
+    and moves it to the device at every update: on a GPU, a wait on the host every step."""
+
+    def __init__(self, net: nn.Module, decay: float):
+        self.module = copy.deepcopy(net)
+        self.decay = decay
+        self.updates = 0
+        # The same tensors every step (the optimizer updates them in place): floats averaged, the rest copied.
+        pairs = list(zip(self.module.state_dict().values(), net.state_dict().values(), strict=True))
+        self._floats = [list(side) for side in zip(*[p for p in pairs if p[0].is_floating_point()], strict=True)]
+        self._others = [p for p in pairs if not p[0].is_floating_point()]
+        self._net = net
+
+    @torch.no_grad()
+    def update(self, net: nn.Module) -> None:
+        if net is not self._net:
+            raise ValueError("WeightAverage.update: pass the network it was made from")
+        mine, theirs = self._floats
+        if self.updates == 0:
+            torch._foreach_copy_(mine, theirs)
+        else:
+            torch._foreach_lerp_(mine, theirs, 1 - self.decay)
+        for mine_int, theirs_int in self._others:
+            mine_int.copy_(theirs_int)
+        self.updates += 1
+
+
 @torch.no_grad()
-def with_own_bn_statistics(average: AveragedModel, x: torch.Tensor, batch_size: int = 500) -> nn.Module:
+def with_own_bn_statistics(average: WeightAverage, x: torch.Tensor, batch_size: int = 500) -> nn.Module:
     """A copy of the averaged network whose BatchNorm statistics are recomputed for its own weights, over the
     images `x` (`torch.optim.swa_utils.update_bn`). The average's own buffers are a moving average of the raw
     network's statistics, which belong to other weights. The random state is restored afterwards, so that the
     training run goes on exactly as without this evaluation (dropout draws in train mode)."""
     net = copy.deepcopy(average.module)
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with fork_rng(x.device):
         update_bn([x[start:start + batch_size] for start in range(0, len(x), batch_size)], net)
     return net
 
@@ -400,14 +472,14 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
     BatchNorm statistics recomputed for them on the TRAIN_EVAL_IMAGES, and `model` ends up holding that
     network; each row also records test_acc_raw (the trained weights themselves, no average) and
     test_acc_avg_buffers (the averaged weights with the averaged statistics, what fit reported before)."""
-    torch.manual_seed(seed)  # CPU, CUDA and MPS generators alike
-    generator = torch.Generator(device=data.device if data.device.type == "cuda" else "cpu").manual_seed(seed)
+    torch.manual_seed(seed)  # CPU, CUDA and MPS generators alike: dropout draws from the device's
+    generator = torch.Generator().manual_seed(seed)  # batch order and augmentation: the CPU's, on every device
     model.to(data.device, memory_format=memory_format_for(recipe, data.device))
     optimizer = make_optimizer(model, recipe)
     scheduler, per_batch = make_scheduler(optimizer, recipe, math.ceil(len(data.train_y) / recipe.batch_size))
     average = None  # a moving average of the weights and BatchNorm statistics: single steps' noise cancels
     if recipe.ema_decay != 0:
-        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
+        average = WeightAverage(model, recipe.ema_decay)
     clean = replace(recipe, rotate_deg=0.0, translate=0.0, scale=0.0)  # the last `clean_epochs` epochs
     train_x, train_y = data.train_x[:TRAIN_EVAL_IMAGES], data.train_y[:TRAIN_EVAL_IMAGES]
     history = []
@@ -420,6 +492,10 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
                             loader=loader)
         synchronize(data.device)
         seconds = time.perf_counter() - started  # training time; the evaluations below are not in it
+        if not math.isfinite(train["loss"]):  # a NaN or inf loss in any step makes the epoch's sum so
+            raise TrainingDiverged(f"training diverged: the loss became {train['loss']} in epoch {epoch} "
+                                   f"(learning rate {train['lr']:g}); nothing was saved. Fix: lower the "
+                                   "learning rate (--lr)")
         extra = {}
         evaluated = model
         if average is not None:

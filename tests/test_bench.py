@@ -72,7 +72,7 @@ def test_pipelines_are_timed_in_turn_each_round_and_ours_in_the_recipes_memory_f
         return len(timed) / 10
 
     monkeypatch.setattr(bench, "tensor_batches", lambda data, recipe, batch_size: iter(["ours"]))
-    monkeypatch.setattr(utils, "pil_loader", lambda data_dir, batch_size, mean, std: ["pil"])
+    monkeypatch.setattr(utils, "pil_loader", lambda data_dir, batch_size, mean, std, device: ["pil"])
     monkeypatch.setattr(bench, "time_steps", fake_time_steps)
     assert model.RECIPES["final"].channels_last  # the format fit() trains the default recipe in, on the CPU
     recipe = dataclasses.replace(model.RECIPES["final"], channels_last=True)  # as fit() trains it on the CPU

@@ -14,7 +14,7 @@ import model
 import predict
 import train
 import utils
-from conftest import history_fields, synthetic_data
+from conftest import ROOT, history_fields, synthetic_data
 
 NO_CUDA = "no CUDA device on this machine: the GPU path is unmeasured here (README: What reproduces)"
 
@@ -155,9 +155,11 @@ def test_deterministic_sets_torch_and_cudnn_and_can_be_undone(determinism_restor
     assert torch.are_deterministic_algorithms_enabled()
     assert torch.is_deterministic_algorithms_warn_only_enabled()  # the pool's backward warns, not fails
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32  # full fp32
     assert __import__("os").environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     utils.set_deterministic(False)
     assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
+    assert torch.backends.cudnn.allow_tf32  # torch's default again
 
 
 def test_the_deterministic_flag_changes_nothing_on_the_cpu(tmp_path, monkeypatch, threads_restored,
@@ -216,3 +218,108 @@ def test_make_model_gives_the_seeds_weights_and_leaves_the_global_random_state_a
     torch.set_rng_state(state)
     after = net.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("device, kind", [("cpu", None), ("cuda", "cuda"), ("mps", "mps")])
+def test_fork_rng_restores_the_generator_of_the_device_it_is_given(device, kind, monkeypatch):
+    """update_bn's dropout-free passes must leave the training's random state alone on a Mac too: the fork
+    names the device's own generator, MPS included (torch's default forks CUDA's only)."""
+    calls = []
+    monkeypatch.setattr(torch.random, "fork_rng", lambda **kwargs: calls.append(kwargs))
+    utils.fork_rng(device)
+    if kind is None:
+        assert calls == [{"devices": []}]
+    else:
+        assert calls[0]["device_type"] == kind and calls[0]["devices"] == [torch.device(device)]
+
+
+def test_the_averages_statistics_are_recomputed_inside_a_fork_of_its_devices_generator(synthetic_mnist,
+                                                                                        monkeypatch):
+    forked = []
+    fork_rng = utils.fork_rng
+    monkeypatch.setattr(utils, "fork_rng", lambda device: forked.append(device) or fork_rng(device))
+    average = utils.WeightAverage(utils.make_model("final"), 0.9)
+    utils.with_own_bn_statistics(average, synthetic_mnist.train_x[:64])
+    assert forked == [synthetic_mnist.train_x.device]
+
+
+def test_the_weight_average_is_torchs_ema_without_its_host_syncs(synthetic_mnist):
+    """The same floats as torch's AveragedModel with its EMA (what the runs in results/ used), step by step."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    net = utils.make_model("final", 3)
+    recipe = dataclasses.replace(model.RECIPES["final"], epochs=1, batch_size=64)
+    theirs = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    ours = utils.WeightAverage(net, 0.9)
+    optimizer = utils.make_optimizer(net, recipe)
+    for step, (x, y) in enumerate(utils.tensor_batches(synthetic_mnist, recipe, torch.Generator())):
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        theirs.update_parameters(net)
+        ours.update(net)
+    mine, torchs = ours.module.state_dict(), theirs.module.state_dict()
+    floats = [k for k in mine if mine[k].is_floating_point()]
+    assert step > 3 and len(floats) > 20
+    assert all(torch.equal(mine[k], torchs[k]) for k in floats)
+
+
+def test_the_profile_reads_the_gpus_time_on_a_gpu():
+    from torch.profiler import ProfilerActivity
+
+    assert bench.profiled_time("cpu") == ([ProfilerActivity.CPU], "self_cpu_time_total")
+    activities, field = bench.profiled_time(torch.device("cuda"))
+    assert ProfilerActivity.CUDA in activities and field == "self_device_time_total"
+
+
+@pytest.mark.slow
+def test_the_pil_loader_pins_its_batches_for_a_gpu():
+    data_dir = __import__("os").environ.get("S6_DATA_DIR", ROOT / "data")  # the session's real MNIST
+    assert utils.pil_loader(data_dir, 32, limit=64, device="cuda").pin_memory
+    assert not utils.pil_loader(data_dir, 32, limit=64, device="cpu").pin_memory
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
+def test_an_augmented_weight_averaged_step_never_waits_on_the_host():
+    """Training steps of the final recipe (augmentation, OneCycle, weight average) under CUDA's sync debug
+    mode: any host sync in a step raises. The epoch's end reads the accuracy and must sync: not run here."""
+    data = cuda_data()
+    recipe = dataclasses.replace(model.RECIPES["final"], batch_size=64)
+    net = utils.make_model("final").cuda()
+    optimizer = utils.make_optimizer(net, recipe)
+    scheduler, per_batch = utils.make_scheduler(optimizer, recipe, 8)
+    average = utils.WeightAverage(net, recipe.ema_decay)
+    batches = utils.tensor_batches(data, recipe, torch.Generator().manual_seed(0))
+    x, y = next(batches)  # the epoch's one copy to the GPU happens here, before the steps
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for x, y in [(x, y), *batches]:
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            average.update(net)
+            scheduler.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
+def test_a_cpu_checkpoint_reads_gpu_data_and_answers_on_its_device():
+    data = cuda_data()
+    net = utils.make_model("final").eval()  # on the CPU, as a checkpoint loads
+    probabilities = utils.predict_probabilities(net, data.test_x[:8])
+    assert probabilities.is_cuda
+    tested = utils.evaluate(net, data.test_x, data.test_y)
+    assert tested["predictions"].is_cuda and 0 <= tested["acc"] <= 100
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
+def test_a_gpu_trains_on_the_cpus_batches():
+    """Batch order and augmentation come from a CPU generator: the same batches on either device."""
+    data, gpu = synthetic_data(), cuda_data()
+    recipe = model.RECIPES["final"]
+    cpu_x, cpu_y = next(utils.tensor_batches(data, recipe, torch.Generator().manual_seed(1)))
+    gpu_x, gpu_y = next(utils.tensor_batches(gpu, recipe, torch.Generator().manual_seed(1)))
+    assert torch.equal(cpu_y, gpu_y.cpu()) and torch.allclose(cpu_x, gpu_x.cpu(), atol=1e-4)

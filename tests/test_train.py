@@ -132,8 +132,7 @@ def test_the_average_without_averaging_is_the_raw_run_bit_for_bit(synthetic_mnis
 def test_the_average_is_tested_with_batchnorm_statistics_of_its_own_weights(synthetic_mnist):
     net = utils.make_model("final", 4)
     recipe = dataclasses.replace(model.RECIPES["final"], epochs=1, batch_size=64)
-    average = torch.optim.swa_utils.AveragedModel(
-        net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(0.9), use_buffers=True)
+    average = utils.WeightAverage(net, 0.9)
     utils.train_epoch(net, synthetic_mnist, recipe, utils.make_optimizer(net, recipe), average=average)
     images = synthetic_mnist.train_x
     buffers = {k: v.clone() for k, v in average.module.state_dict().items()}
@@ -154,19 +153,19 @@ def test_the_average_is_tested_with_batchnorm_statistics_of_its_own_weights(synt
 
 
 def test_clean_epochs_train_the_last_epochs_without_augmentation(synthetic_mnist, monkeypatch):
-    history, strengths = [], []  # strengths: (epoch, rotation, shift, zoom) of every batch
-    augment = utils.augment
+    history, strengths = [], []  # strengths: (epoch, rotation, shift, zoom) of every augmented batch
+    random_affine = utils.random_affine
 
-    def recording_augment(x, rotate_deg, translate, scale, generator=None):
+    def recording(x, draws, rotate_deg, translate, scale):
         strengths.append((len(history) + 1, rotate_deg, translate, scale))
-        return augment(x, rotate_deg, translate, scale, generator)
+        return random_affine(x, draws, rotate_deg, translate, scale)
 
-    monkeypatch.setattr(utils, "augment", recording_augment)
+    monkeypatch.setattr(utils, "random_affine", recording)
     recipe = dataclasses.replace(model.RECIPES["tiny"], epochs=3, clean_epochs=1, batch_size=128)
     quiet_fit(model.MODELS["tiny"](), recipe, synthetic_mnist, on_epoch=lambda h: history.append(h[-1]))
     by_epoch = {epoch: {s[1:] for s in strengths if s[0] == epoch} for epoch in (1, 2, 3)}
     assert by_epoch[1] == by_epoch[2] == {(recipe.rotate_deg, recipe.translate, recipe.scale)}
-    assert by_epoch[3] == {(0.0, 0.0, 0.0)}
+    assert by_epoch[3] == set()  # the clean epoch: no batch transformed
 
 
 def test_a_loader_feeds_the_training_batches_in_place_of_the_augmented_tensors(synthetic_mnist, monkeypatch):
