@@ -60,8 +60,8 @@ def device_for(args: argparse.Namespace) -> torch.device:
 
 
 def source_commit() -> str | None:
-    """The git commit of the code that runs, with "-dirty" when tracked files differ from it; None outside a
-    git checkout. Every results file records it, so a row can say which code made each of its seeds."""
+    """The git commit of the code that runs, with "-dirty" when tracked files other than results/ differ from
+    it; None outside a git checkout. Every results file records it, so a row can say which code made each of its seeds."""
     import subprocess
     from pathlib import Path
 
@@ -69,8 +69,8 @@ def source_commit() -> str | None:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                                 timeout=10)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                                capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 ":(exclude)results"], cwd=here, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     if commit.returncode != 0:
