@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import model
+import plots
 import utils
 from train import HelpFormatter, Parser, add_run_args, device_for
 
@@ -74,7 +75,7 @@ def plot_lr_range_test(rows: list[dict], peak: float):
            title="LR range test: the LR grows every step")
     ax.grid(alpha=0.3)
     ax.legend()
-    utils.show_figure(fig)
+    plots.show_figure(fig)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

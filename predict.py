@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 import model
+import plots
 import utils
 from train import Parser
 
@@ -309,7 +310,7 @@ def plot_steps(image) -> Reading:
         ax.imshow(pixels, cmap="gray", vmin=0, vmax=1)
         ax.set(xticks=[], yticks=[], title=title)
     fig.suptitle(textwrap.fill(reading.problem, 110) if reading.problem else "read: an MNIST-style digit")
-    utils.show_figure(fig)
+    plots.show_figure(fig)
     return reading
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import model
+import plots
 import utils
 
 # The learning log: each iteration, what it changes against the one before, and what we expect of it.
@@ -310,7 +311,7 @@ def plot_ablations(summaries: dict[str, dict], title: str, save: str | Path | No
     ax.invert_yaxis()
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
-    utils.save_figure(fig, save)
+    plots.save_figure(fig, save)
     plt.show()
 
 
@@ -420,7 +421,7 @@ def plot_curves(name: str, history: list[dict], title: str = "", folder: str | P
                 save: str | Path | None = None) -> None:
     """The live run's curves with the seeds' mean ± sd bands from results/ behind them."""
     runs = load_runs(name, folder, SEEDS)
-    utils.plot_history(history, title=title or name, save=save, seed_runs=[r["history"] for r in runs] or None)
+    plots.plot_history(history, title=title or name, save=save, seed_runs=[r["history"] for r in runs] or None)
 
 
 def plot_iteration_curves(summaries: dict[str, dict] | None = None, folder: str | Path = "results"):
@@ -607,7 +608,7 @@ def plot_iterations(summaries: dict[str, dict], save: str | Path | None = None):
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    utils.save_figure(fig, save)
+    plots.save_figure(fig, save)
     plt.show()
 
 
@@ -655,7 +656,7 @@ def plot_accuracy_vs_params(models: dict[str, dict], save: str | Path | None = N
     notes = ["× public results, one run each, as reported (not re-run here):", *public_result_notes()]
     fig.text(0.01, 0.01, "\n".join(notes), fontsize=6, color="grey", va="bottom")
     fig.tight_layout(rect=(0, 0.03 * len(notes), 1, 1))  # room for the footnote
-    utils.save_figure(fig, save)
+    plots.save_figure(fig, save)
     if show:
         plt.show()
     else:

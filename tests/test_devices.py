@@ -141,12 +141,16 @@ def test_synchronize_waits_on_the_device_it_is_given(device, waits_on, monkeypat
 def test_fits_epoch_clock_waits_for_the_device(synthetic_mnist, monkeypatch):
     """A device still busy when the clock is read: the epoch's seconds include the wait for its own steps
     (0.2 s here), not for the work queued before the epoch began (1 s)."""
-    waits = iter([1.0, 0.2])
+    waits, clock = iter([1.0, 0.2]), [0.0]  # a clock that moves only while the device is waited on
 
-    monkeypatch.setattr(utils, "synchronize", lambda device: time.sleep(next(waits)))
+    def synchronize(device):
+        clock[0] += next(waits)
+
+    monkeypatch.setattr(utils, "synchronize", synchronize)
+    monkeypatch.setattr(utils.time, "perf_counter", lambda: clock[0])
     recipe = dataclasses.replace(model.RECIPES["batchnorm"], epochs=1, batch_size=256)
     history = utils.fit(utils.make_model("batchnorm"), recipe, synthetic_mnist, progress=False, log=False)
-    assert 0.2 <= history[0]["seconds"] < 1.0
+    assert history[0]["seconds"] == pytest.approx(0.2)
 
 
 def test_deterministic_sets_torch_and_cudnn_and_can_be_undone(determinism_restored, monkeypatch):

@@ -33,7 +33,7 @@ def test_lr_at_lowest_loss_reads_the_smoothed_curve():
 
 def test_the_plot_shows_the_raw_and_smoothed_loss_against_the_lr_and_the_peak(monkeypatch):
     shown = []
-    monkeypatch.setattr(lr_finder.utils, "show_figure", lambda fig, save=None: shown.append(fig))
+    monkeypatch.setattr(lr_finder.plots, "show_figure", lambda fig, save=None: shown.append(fig))
     rows = [{"lr": 10 ** (i / 4 - 3), "loss": 2.3 - i / 10} for i in range(12)]
     lr_finder.plot_lr_range_test(rows, peak=0.1)
     (ax,) = shown[0].axes

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import model
+import plots
 import utils
 
 matplotlib.use("Agg")
@@ -22,7 +23,7 @@ def test_confusion_matrix_counts_true_rows_against_predicted_columns():
 def figures(monkeypatch):
     """The figures the plot functions would show, in order, instead of showing them."""
     shown = []
-    monkeypatch.setattr(utils, "show_figure", lambda fig, save=None: shown.append(fig))
+    monkeypatch.setattr(plots, "show_figure", lambda fig, save=None: shown.append(fig))
     return shown
 
 
@@ -35,7 +36,7 @@ def test_plot_history_draws_each_curve_from_the_history(figures):
                 "train_eval_acc": 97.5 + e / 2, "test_loss": 0.8 / e, "test_acc": 98 + e / 3}
                for e in (1, 2, 3)]
     kinds = ("train", "train_eval", "test")
-    utils.plot_history(history, title="t")
+    plots.plot_history(history, title="t")
     ax_loss, ax_acc = figures[0].axes
     assert line_data(ax_loss) == [[r[f"{k}_loss"] for r in history] for k in kinds]
     assert line_data(ax_acc)[:3] == [[r[f"{k}_acc"] for r in history] for k in kinds]
@@ -46,16 +47,16 @@ def test_plot_history_draws_each_curve_from_the_history(figures):
 def test_confusion_misclassified_and_prediction_plots_show_the_nets_own_predictions(synthetic_mnist, figures):
     net, data = utils.make_model("final", 0).eval(), synthetic_mnist  # untrained: it makes plenty of mistakes
     predictions = utils.evaluate(net, data.test_x, data.test_y)["predictions"]
-    matrix = utils.plot_confusion(net, data)
+    matrix = plots.plot_confusion(net, data)
     assert torch.equal(matrix, utils.confusion_matrix(predictions, data.test_y))
     per_class = [bar.get_height() for bar in figures[-1].axes[1].patches]
     assert per_class == pytest.approx((100 * matrix.diag() / matrix.sum(1)).tolist())
     wrong = (predictions != data.test_y).nonzero().flatten()
-    assert utils.plot_misclassified(net, data, count=5) == len(wrong) > 5
+    assert plots.plot_misclassified(net, data, count=5) == len(wrong) > 5
     titles = [ax.get_title() for ax in figures[-1].axes if ax.get_title()]
     assert [t.split(" (")[0] for t in titles] == [f"{data.test_y[i]} → {predictions[i]}" for i in wrong[:5]]
     probabilities = utils.predict_probabilities(net, data.test_x[:1])[0]
-    utils.plot_prediction(data.test_x[:1], probabilities, data.mean, data.std)
+    plots.plot_prediction(data.test_x[:1], probabilities, data.mean, data.std)
     bars = figures[-1].axes[1]
     assert [b.get_height() for b in bars.patches] == pytest.approx(probabilities.tolist())
     assert bars.get_title().startswith(f"prediction: {int(probabilities.argmax())} ")
@@ -85,7 +86,7 @@ def test_onecycle_schedule_warms_up_to_the_peak_and_anneals_with_momentum_opposi
                                          ("reference", "StepLR")])
 def test_plot_schedule_plots_any_recipe_titled_by_its_schedule(name, title, figures):
     recipe = dataclasses.replace(model.RECIPES[name], epochs=3, step_size=2)
-    utils.plot_schedule(recipe, STEPS)
+    plots.plot_schedule(recipe, STEPS)
     ax_lr, ax_momentum = figures[0].axes
     assert ax_lr.get_title().startswith(f"{title} ({recipe.optimizer})")
     rows = utils.schedule_per_step(recipe, STEPS)
