@@ -78,6 +78,18 @@ def source_commit() -> str | None:
     return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
+def cpu_model() -> str:
+    """The processor's model name (CPU results are bit-identical only on the same model), else its kind."""
+    import platform
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = Parser(prog="train.py", description="Train an MNIST model from model.py with its recipe.",
                formatter_class=HelpFormatter)
@@ -126,7 +138,7 @@ def main(argv=None) -> int:
           f"{recipe.optimizer} lr {recipe.lr} {recipe.schedule}")
     results = {"model": args.model, "params": params, "seed": args.seed, "epochs": recipe.epochs,
                "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "commit": source_commit(),
+               "commit": source_commit(), "cpu": cpu_model(),
                "deterministic": args.deterministic,
                "recipe": dataclasses.asdict(recipe), "dry_run": args.dry_run}
 

@@ -28,11 +28,6 @@ def history_fields(recipe) -> set[str]:
     return HISTORY_FIELDS | (AVERAGE_FIELDS if recipe.ema_decay > 0 else set())
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers",
-                            "slow: real MNIST or full epochs (minutes); deselect with -m 'not slow'")
-
-
 def bars(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One 28×28 image per label: a 3-px bar through the middle at label × 18° (±3°), 12–18 px long, its
     centre moved by up to ±2 px. Ten orientations a small conv net tells apart in a few epochs."""

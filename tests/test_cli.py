@@ -79,6 +79,9 @@ def test_dry_run_writes_results_and_checkpoint(tmp_path, capsys, loads):
     payload = json.loads(results.read_text())
     assert {"model", "params", "seed", "epochs", "device", "threads", "final_test_acc",
             "history"} <= set(payload)
+    # which code and which processor made it: a row's seeds are comparable only when these agree
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert payload["commit"].removesuffix("-dirty") == head and payload["cpu"]
     assert payload["complete"] is True and payload["epochs"] == len(payload["history"]) == 1
     assert set(payload["history"][0]) == history_fields(model.RECIPES[model.DEFAULT_MODEL])
     saved = torch.load(checkpoint, weights_only=True)  # tensors and plain data only
