@@ -36,7 +36,7 @@ def test_the_parameters_plot_footnotes_every_public_source(monkeypatch):
     import matplotlib
     matplotlib.use("Agg")
     figures = []
-    monkeypatch.setattr(report.utils, "save_figure", lambda fig, save: figures.append(fig))
+    monkeypatch.setattr(report.plots, "save_figure", lambda fig, save: figures.append(fig))
     ours = {"final": {"params": 17_826, "epochs": 9, "final_test_acc": [99.5, 99.45]}}
     report.plot_accuracy_vs_params(ours, show=False)
     footnote = "\n".join(text.get_text() for text in figures[0].texts)
