@@ -15,6 +15,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 import model
 import plots
 import utils
@@ -102,9 +104,15 @@ README_START = "<!-- results:start (written by `make readme` from results/) -->"
 README_END = "<!-- results:end -->"
 
 
+# What must agree between the seeds of one row for them to be one distribution (and between two rows for a
+# seed-by-seed difference): CPU results round alike only on one processor model, thread count and torch.
+PROVENANCE = ("device", "threads", "torch", "cpu")
+
+
 def load_runs(name: str, folder: str | Path = "results", seeds=None) -> list[dict]:
     """Every complete `train.py --results` file of one model in `folder` (of `seeds` only, if given), by seed.
-    A file trained with another recipe or architecture than model.py has now is refused, never mixed in."""
+    A file trained with another recipe or architecture than model.py has now is refused, never mixed in; so is
+    a row whose files differ in PROVENANCE, and a row that has some of `seeds` but not all (no file: [])."""
     runs = []
     for path in sorted(Path(folder).glob(f"{name}_seed*.json")):
         run = utils.read_json(path)
@@ -118,6 +126,17 @@ def load_runs(name: str, folder: str | Path = "results", seeds=None) -> list[dic
             raise ValueError(f"{path} was trained with another architecture than model.MODELS[{name!r}] has "
                              f"now: re-run it (make results MODELS={name}) or delete it")
         runs.append(run)
+    mixed = {key: sorted(map(str, {r.get(key) for r in runs})) for key in PROVENANCE}
+    mixed = {key: values for key, values in mixed.items() if len(values) > 1}
+    if mixed:
+        said = "; ".join(f"{key} {' / '.join(values)}" for key, values in mixed.items())
+        raise ValueError(f"{folder}/{name}_seed*.json mix runs made differently ({said}): re-run them on one "
+                         f"machine (make results MODELS={name})")
+    missing = sorted(set(seeds) - {r["seed"] for r in runs}) if seeds is not None and runs else []
+    if missing:
+        listed = " ".join(map(str, missing))
+        raise ValueError(f"{folder}/{name}_seed*.json lack seeds {listed}: make results MODELS={name} "
+                         f'SEEDS="{listed}"')
     return sorted(runs, key=lambda r: r["seed"])
 
 
@@ -158,6 +177,95 @@ def first_epoch_holding(history: list[dict], key: str = "test_acc", target: floa
     return epoch
 
 
+# -- One comparison, one verdict: every cell, table and the README print the dict `comparison` returns -------
+BAR = 2.0  # an effect: the difference is more than BAR standard errors from zero
+# Rows whose runs are another row's, step for step: the final model minus its weight average trains exactly
+# the speed iteration's steps (the average never touches training; tests/test_train.py checks it).
+SAME_RUNS = {"minus_average": "speed"}
+# Parts the assignment requires, kept whatever their ablation shows (GAP is the head itself: no row removes it).
+REQUIRED_PARTS = {"minus_batchnorm": "BatchNorm", "minus_dropout": "dropout"}
+FIGURES = {  # figure → (what it is, the words for a difference above zero and below it)
+    "final_test_acc": ("last-epoch test accuracy (%)", "higher", "lower"),
+    "epoch1_test_acc": ("test accuracy after epoch 1 (%)", "higher", "lower"),
+    "gap": ("clean train minus test accuracy (points)", "wider", "narrower"),
+    "train_eval_acc": ("clean train accuracy (%)", "higher", "lower"),
+    "holds_from": (f"epoch from which test accuracy holds ≥ {model.TARGET} % (never: one past the last)",
+                   "later", "sooner"),
+}
+_comparisons: dict[tuple, dict] = {}
+
+
+def shares_start(before: str, after: str) -> bool:
+    """True when two rows' runs of one seed start from the same initial weights and draw the same batches in
+    their first epoch (the same batch size): their difference is then taken seed by seed (paired). Where one
+    row augments and the other does not, the batch streams part after epoch 1; they are paired all the same,
+    since pairing only takes out what the seed gives both, and what differs later is in the standard error."""
+    before, after = SAME_RUNS.get(before, before), SAME_RUNS.get(after, after)
+    if model.RECIPES[before].batch_size != model.RECIPES[after].batch_size:
+        return False
+    a, b = (list(utils.make_model(name, 0).parameters()) for name in (before, after))
+    return len(a) == len(b) and all(p.shape == q.shape and torch.equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+def false_alarm_rate(df: int, bar: float = BAR) -> float:
+    """How often a difference that is seed noise alone passes the bar: P(|t| > bar) for Student's t with `df`
+    degrees of freedom (n - 1 for n paired seeds), by Simpson's rule on its density."""
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    density = [c * (1 + (bar * i / 1000) ** 2 / df) ** (-(df + 1) / 2) for i in range(1001)]
+    area = (density[0] + density[-1] + sum((4 if i % 2 else 2) * d for i, d in enumerate(density[1:-1], 1)))
+    return 1 - 2 * area * (bar / 1000) / 3
+
+
+def comparison(before: str, after: str, figure: str = "final_test_acc", folder: str | Path = "results",
+               seeds=SEEDS) -> dict:
+    """`figure` of row `after` minus row `before` over `seeds`: paired (seed by seed) when shares_start says
+    so, else the difference of the means; its standard error, t = diff / SE and the verdict (an effect past
+    BAR standard errors, named by FIGURES, else "within noise"). Computed once per question: the same two
+    runs asked the other way round get the same dict, negated."""
+    key = (SAME_RUNS.get(before, before), SAME_RUNS.get(after, after), figure, str(folder), tuple(seeds))
+    flipped = (key[1], key[0], *key[2:])
+    if flipped in _comparisons and key not in _comparisons:
+        c = _comparisons[flipped]
+        up, down = FIGURES[figure][1:]
+        verdict = {up: down, down: up}.get(c["verdict"], c["verdict"])
+        return {**c, "before": before, "after": after, "diff": -c["diff"], "t": -c["t"], "verdict": verdict}
+    if key not in _comparisons:
+        a, b = ({r["seed"]: r for r in load_runs(name, folder, seeds)} for name in key[:2])
+        shared = sorted(a.keys() & b.keys())
+        if len(shared) < 2:
+            raise ValueError(f"{before} and {after} share {len(shared)} seed(s) in {folder}: make results first")
+        x, y = (model_summary([runs[s] for s in shared])[figure] for runs in (a, b))
+        paired = shares_start(before, after)
+        measured = (compare_paired if paired else compare)(x, y)
+        diff, se = measured["diff"], measured["se"]
+        df = len(shared) - 1 if paired else 2 * len(shared) - 2
+        t = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+        up, down = FIGURES[figure][1:]
+        verdict = "within noise" if abs(t) <= BAR else (up if diff > 0 else down)
+        _comparisons[key] = {"before": before, "after": after, "figure": figure, "seeds": shared, "n": len(shared),
+                             "paired": paired, "diff": diff, "se": se, "t": t, "df": df, "verdict": verdict,
+                             "false_alarm_rate": false_alarm_rate(df)}
+    return {**_comparisons[key], "before": before, "after": after}
+
+
+def keep_decision(row: str, folder: str | Path = "results", seeds=SEEDS) -> dict:
+    """The one rule for every part of the final model: it stays when taking it away (`row`) lowers the last
+    epoch's accuracy or delays the epoch from which 99.4 % holds, past the bar; or when the assignment requires
+    it. Otherwise it goes (the simpler recipe wins a tie)."""
+    accuracy = comparison(model.DEFAULT_MODEL, row, "final_test_acc", folder, seeds)
+    holds = comparison(model.DEFAULT_MODEL, row, "holds_from", folder, seeds)
+    reasons = [reason for reason, applies in (
+        ("taken away, the last epoch is lower", accuracy["verdict"] == "lower"),
+        (f"taken away, {model.TARGET} % holds later", holds["verdict"] == "later"),
+        (f"the assignment requires {REQUIRED_PARTS.get(row)}", row in REQUIRED_PARTS)) if applies]
+    return {"row": row, "keep": bool(reasons), "reasons": reasons, "accuracy": accuracy, "holds_from": holds}
+
+
+def verdict_text(c: dict) -> str:
+    """One comparison as every cell and table prints it."""
+    return f"{c['diff']:+.2f} ± {c['se']:.2f} ({'paired' if c['paired'] else 'unpaired'}, n={c['n']}): {c['verdict']}"
+
+
 def model_summary(runs: list[dict]) -> dict:
     """The figures one model is judged by, over the seeds of its results files."""
     final = [r["history"][-1] for r in runs]
@@ -171,6 +279,7 @@ def model_summary(runs: list[dict]) -> dict:
         "epoch_seconds": [sum(row["seconds"] for row in r["history"]) / len(r["history"]) for r in runs],
         "first_epoch_at_target": [utils.first_epoch_at(r["history"]) for r in runs],
         "first_epoch_holding": [first_epoch_holding(r["history"]) for r in runs],
+        "holds_from": [first_epoch_holding(r["history"]) or len(r["history"]) + 1 for r in runs],
         # the lowest test accuracy over the last three epochs, over every seed
         "min_last3": min(row["test_acc"] for r in runs for row in r["history"][-3:]),
         "seconds_per_epoch": sum(seconds) / len(seconds),

@@ -1,9 +1,14 @@
 """How report.py judges a difference over seeds, and where its public figures come from."""
+import dataclasses
 import re
+import statistics
 
 import pytest
 
+import model
 import report
+import utils
+from conftest import ROOT
 
 
 def test_seed_stats_use_the_sample_standard_deviation():
@@ -41,3 +46,96 @@ def test_the_parameters_plot_footnotes_every_public_source(monkeypatch):
     report.plot_accuracy_vs_params(ours, show=False)
     footnote = "\n".join(text.get_text() for text in figures[0].texts)
     assert all(point["source"] in footnote for point in report.PUBLIC_RESULTS)
+
+
+# -- One comparison, one verdict ------------------------------------------------------------------------
+def fake_run(name: str, seed: int, last: float, holds_from: int | None = 3, epochs: int = 9, **provenance):
+    """A results file of row `name`: test accuracy 99.0 until `holds_from`, then ≥ 99.4 up to `last`."""
+    history = [{"epoch": e, "test_acc": (99.45 if holds_from and e >= holds_from else 99.0),
+                "train_eval_acc": 99.6, "seconds": 1.0} for e in range(1, epochs + 1)]
+    history[-1]["test_acc"] = last
+    return {"model": name, "params": utils.count_params(model.MODELS[name]()), "seed": seed, "epochs": epochs,
+            "recipe": dataclasses.asdict(model.RECIPES[name]), "complete": True, "dry_run": False,
+            "final_test_acc": last, "history": history, "device": "cpu", "threads": 1, "torch": "t",
+            "cpu": "c", **provenance}
+
+
+def write_rows(folder, rows: dict[str, list[float]], holds: dict[str, list] | None = None):
+    for name, accs in rows.items():
+        for seed, acc in enumerate(accs):
+            when = (holds or {}).get(name, [3] * len(accs))[seed]
+            utils.write_json(folder / f"{name}_seed{seed}.json", fake_run(name, seed, acc, when))
+
+
+@pytest.mark.parametrize("before, after, paired", [
+    ("batchnorm", "dropout", True), ("capacity", "augment", True), ("onecycle", "speed", True),
+    ("speed", "final", True), ("final", "minus_average", True), ("final", "minus_dropout", True),
+    ("final", "minus_nesterov", True), ("final", "onecycle_fixed_momentum", True),
+    ("baseline", "batchnorm", False), ("dropout", "gap", False), ("gap", "capacity", False),
+    ("final", "minus_batchnorm", False), ("final", "minus_capacity", False), ("final", "sprint", False)])
+def test_rows_are_paired_exactly_when_their_seeds_start_alike(before, after, paired):
+    assert report.shares_start(before, after) is paired
+
+
+def test_a_paired_difference_is_taken_seed_by_seed(tmp_path):
+    final = [99.50, 99.62, 99.41, 99.55, 99.47]
+    write_rows(tmp_path, {"final": final, "minus_nesterov": [a - 0.05 + d for a, d in
+                                                              zip(final, [0, .01, -.01, .005, -.005])]})
+    c = report.comparison("final", "minus_nesterov", folder=tmp_path, seeds=range(5))
+    assert c["paired"] and c["n"] == 5 and c["diff"] == pytest.approx(-0.05)
+    assert c["se"] == pytest.approx(statistics.stdev([0, .01, -.01, .005, -.005]) / 5 ** 0.5)
+    assert c["verdict"] == "lower"  # unpaired, the seeds' spread (0.08) would hide 0.05
+
+
+def test_the_bar_is_two_standard_errors(tmp_path):
+    base = [99.5] * 4
+    for t, verdict in ((2.1, "lower"), (1.9, "within noise")):
+        # differences ±1 around -m: sd 1.155 (×scale), SE = sd / 2; mean m = t × SE
+        spread = [1, -1, 1, -1]
+        se = statistics.stdev(spread) / 2 * 0.01
+        diffs = [-t * se + 0.01 * s for s in spread]
+        write_rows(tmp_path, {"final": base, "minus_weight_decay": [b + d for b, d in zip(base, diffs)]})
+        report._comparisons.clear()
+        c = report.comparison("final", "minus_weight_decay", folder=tmp_path, seeds=range(4))
+        assert c["t"] == pytest.approx(-t) and c["verdict"] == verdict
+
+
+def test_the_same_runs_asked_the_other_way_round_get_the_same_verdict_negated():
+    forward = report.comparison("speed", "final", folder=ROOT / "results")
+    backward = report.comparison("final", "minus_average", folder=ROOT / "results")
+    assert backward["diff"] == -forward["diff"] and backward["se"] == forward["se"]
+    assert {forward["verdict"], backward["verdict"]} in ({"within noise"}, {"higher", "lower"})
+
+
+def test_how_often_noise_passes_the_bar():
+    assert 1 / report.false_alarm_rate(9) == pytest.approx(13, abs=0.2)  # ten paired seeds
+    assert 1 / report.false_alarm_rate(4) == pytest.approx(8.6, abs=0.2)  # five
+    assert report.false_alarm_rate(10_000) == pytest.approx(0.0455, abs=1e-3)  # the normal's two-sided 2σ
+
+
+def test_one_rule_keeps_a_part_that_costs_accuracy_or_time_or_that_the_assignment_requires(tmp_path):
+    final = [99.50, 99.62, 99.41, 99.55, 99.47]
+    jitter = [0, .01, -.01, .005, -.005]
+    write_rows(tmp_path, {
+        "final": final,
+        "minus_augment": [a - 0.1 + j for a, j in zip(final, jitter)],  # lower
+        "minus_nesterov": [a + j for a, j in zip(final, jitter)],       # a tie
+        "minus_onecycle": [a + j for a, j in zip(final, jitter)],       # a tie on accuracy, holds later
+        "minus_dropout": [a + j for a, j in zip(final, jitter)],        # a tie, but required
+    }, holds={"minus_onecycle": [8, 9, None, 9, 8]})
+    decide = {row: report.keep_decision(row, tmp_path, range(5)) for row in
+              ("minus_augment", "minus_nesterov", "minus_onecycle", "minus_dropout")}
+    assert decide["minus_augment"]["keep"] and "lower" in decide["minus_augment"]["reasons"][0]
+    assert not decide["minus_nesterov"]["keep"]
+    assert decide["minus_onecycle"]["keep"] and decide["minus_onecycle"]["holds_from"]["verdict"] == "later"
+    assert decide["minus_dropout"]["reasons"] == ["the assignment requires dropout"]
+
+
+def test_a_row_with_some_seeds_missing_or_made_on_two_machines_is_refused(tmp_path):
+    write_rows(tmp_path, {"final": [99.5, 99.6, 99.4]})
+    with pytest.raises(ValueError, match=r'lack seeds 3 4: make results MODELS=final SEEDS="3 4"'):
+        report.load_runs("final", tmp_path, range(5))
+    assert report.load_runs("minus_nesterov", tmp_path, range(5)) == []  # not run yet: nothing to refuse
+    utils.write_json(tmp_path / "final_seed2.json", fake_run("final", 2, 99.4, cpu="another processor"))
+    with pytest.raises(ValueError, match="mix runs made differently .cpu another processor / c."):
+        report.load_runs("final", tmp_path, range(3))
