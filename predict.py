@@ -77,6 +77,7 @@ LINE_TILT_DEG = 10    # ruled and squared lines lie within this many degrees of 
 MIN_DIGIT_PX = 12     # a digit smaller than this (at the reading size) has too few pixels to read
 NEAREST_PART = 0.25   # parts of one digit lie within this share of its size (or two strokes) of each other
 OTHER_DIGIT = 0.35    # another mark with this share of the digit's ink and half its height: a second digit
+CUT_MARGIN = 0.5      # a digit against one side, with this share of its size of page on the other: cut off
 NO_DIGIT = "no digit found: only printed lines and specks stand out from the page"
 HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 
@@ -225,7 +226,13 @@ def digit_mask(ink: np.ndarray) -> tuple[np.ndarray, str | None]:
     if others.any():
         return mask, (f"several digits: {others.sum() + 1} digit-sized marks; crop the picture to the one "
                       "digit to read")
-    if (x0 == 0 or y0 == 0 or x1 == width or y1 == height) and not laid_out:
+    # Against a side of the frame with page showing on the opposite side, the digit was not cropped there: its
+    # strokes run off the frame. Against a side with little page opposite, the picture was cropped close to
+    # it, as people crop a photo to the digit: read.
+    page = CUT_MARGIN * size
+    cut = ((x0 == 0 and width - x1 > page) or (x1 == width and x0 > page)
+           or (y0 == 0 and height - y1 > page) or (y1 == height and y0 > page))
+    if cut and not laid_out:
         return mask, ("the digit is cut off at the edge of the picture: take it again with some page all "
                       "round the digit")
     return mask, None
