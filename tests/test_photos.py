@@ -172,6 +172,28 @@ def test_the_trained_final_model_reads_photos_under_every_condition(trained_fina
         assert row["refused"] == 0 and row["accuracy"] >= 0.9, (condition, row)
 
 
+@pytest.mark.parametrize("digits", ["0", "-1", "10001"])
+def test_a_number_of_digits_there_is_no_sample_of_is_one_line(digits):
+    with pytest.raises(SystemExit) as stop:
+        photos.main(["--digits", digits])
+    assert stop.value.code == (f"photos.py: error: --digits must be from 1 to 10,000 (MNIST's test set), got "
+                               f"{digits} (see --help)")
+
+
+def test_a_corrupt_data_folder_is_one_line(tmp_path, capsys):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in utils.MNIST_MD5:
+        (raw / name).write_bytes(b"not MNIST")
+    net = utils.make_model("final", seed=0)
+    utils.save_checkpoint(tmp_path / "final.pt", {"model": "final", "state_dict": net.state_dict(),
+                                                  "mean": 0.1307, "std": 0.3081})
+    assert photos.main(["--checkpoint", str(tmp_path / "final.pt"), "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"photos.py: error: {raw / 'train-images-idx3-ubyte'} is corrupt or truncated")
+    assert err.count("\n") == 1 and "fix: delete it" in err
+
+
 # ---- a close crop: the digit's ink touches the frame ------------------------------------------------------
 # Digits that are not MNIST's, written as strokes through points of a 28 x 28 box.
 STROKES = {
