@@ -37,6 +37,11 @@ import time
 
 PROCESS_START = time.perf_counter()
 
+import cli
+
+if __name__ == "__main__":
+    cli.one_line_on_ctrl_c("bench.py")
+
 import argparse
 import dataclasses
 import math
@@ -193,6 +198,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     try:
+        if args.json:  # before any work: the figures take minutes to measure
+            utils.check_output(args.json, "--json")
         device = device_for(args)
         yardstick = report.reference_yardstick(args.results_dir)
         if yardstick is None:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
+
+from cli import Parser
 
 ROOT = Path(__file__).resolve().parent
 NOTEBOOK = "S6_MNIST.ipynb"
@@ -82,7 +86,8 @@ def repositories_named(root: Path = ROOT) -> dict[str, str]:
 
 def point_at(root: Path, repo: str, branch: str) -> list[str]:
     """Write `repo` (OWNER/REPO) and `branch` into the three places; return the names of the files changed."""
-    badge = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{NOTEBOOK}"
+    # Percent-encoded: a branch may hold characters such as ")" that would end the badge's Markdown link.
+    badge = f"https://colab.research.google.com/github/{repo}/blob/{quote(branch, safe='/')}/{NOTEBOOK}"
     readme_path, notebook_path = root / "README.md", root / NOTEBOOK
     readme_before = readme_path.read_text(encoding="utf-8")
     notebook_before = notebook_path.read_text(encoding="utf-8")
@@ -102,7 +107,12 @@ def point_at(root: Path, repo: str, branch: str) -> list[str]:
     return changed
 
 
-def main(root: Path = ROOT) -> int:
+def main(root: Path = ROOT, argv=()) -> int:
+    Parser(prog="colab.py", description=__doc__.split("\n")[0]).parse_args(list(argv))  # --help: no writes
+    if shutil.which("git") is None:
+        print("colab.py: error: git is not installed here (or not on PATH): install git, then run "
+              "`make colab` again; nothing changed", file=sys.stderr)
+        return 1
     url = git(root, "remote", "get-url", "origin")
     repo = github_repo(url) if url else None
     if repo is None:
@@ -125,4 +135,4 @@ def main(root: Path = ROOT) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(argv=sys.argv[1:]))

@@ -11,6 +11,11 @@ import argparse
 import math
 import sys
 
+import cli
+
+if __name__ == "__main__":
+    cli.one_line_on_ctrl_c("lr_finder.py")
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -90,6 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.steps < 2:
         p.error(f"--steps must be at least 2, got {args.steps}")
+    if not (math.isfinite(args.lr_min) and math.isfinite(args.lr_max)):  # the LR grows from one to the other
+        p.error(f"--lr-min and --lr-max must be finite numbers, got {args.lr_min} and {args.lr_max}")
     if not 0 < args.lr_min < args.lr_max:
         p.error(f"need 0 < --lr-min < --lr-max, got {args.lr_min} and {args.lr_max}")
     return args

@@ -21,6 +21,11 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import cli
+
+if __name__ == "__main__":
+    cli.one_line_on_ctrl_c("photos.py")
+
 import numpy as np
 import torch
 from PIL import Image
@@ -53,6 +58,7 @@ BLUE_BLACK = np.array([0.12, 0.14, 0.32])     # a ballpoint's ink: about 15 % of
 PENCIL = np.array([0.55, 0.55, 0.57])         # graphite: about 55 %
 LINE_BLUE = np.array([0.62, 0.76, 0.93])      # printed lines: about 75 %
 LIGHT = 245                                   # grey level of the brightest light on white paper
+TEST_DIGITS = 10_000                          # MNIST's test set, where the digits are picked from
 
 
 def printed_lines(height: int, width: int, spacing: float, angle: float, rng, grid: bool) -> np.ndarray:
@@ -249,13 +255,17 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="picks the digits and draws the photos")
     p.add_argument("--data-dir", default="data", help="where MNIST/raw/ lives or is fetched to")
     args = p.parse_args(argv)
+    if not 1 <= args.digits <= TEST_DIGITS:
+        p.error(f"--digits must be from 1 to {TEST_DIGITS:,} (MNIST's test set), got {args.digits}")
     torch.set_num_threads(1)  # small batches: one thread is as fast, and leaves the other core free
     try:
+        for path in (RESULTS, ROOT / "README.md", SAMPLE):  # before the minute of reading, not after it
+            utils.check_output(path)
         net, checkpoint = predict.load_checkpoint(args.checkpoint)
-    except ValueError as error:
+        data = utils.load_mnist(args.data_dir, "cpu", quiet=True)
+    except (ValueError, utils.DataError) as error:
         print(f"photos.py: error: {error}", file=sys.stderr)
         return 1
-    data = utils.load_mnist(args.data_dir, "cpu", quiet=True)
     first = mnist_pixels(data, [0])[0]  # a 7
     results = {"checkpoint": str(args.checkpoint), **measure(net, data, args.digits, args.seed),
                "big_photo": big_photo_cost(first)}

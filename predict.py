@@ -14,14 +14,23 @@ image failed. A missing or unusable checkpoint stops with one line on stderr.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import json
+import math
+import os
 import re
+import stat
 import sys
 import textwrap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+import cli
+
+if __name__ == "__main__":
+    cli.one_line_on_ctrl_c("predict.py")
 
 import numpy as np
 import torch
@@ -43,9 +52,13 @@ def grey_levels(image) -> np.ndarray:
     from PIL import Image
     if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit or float: keep the extra depth
         levels = np.asarray(image, dtype=np.float64)
-        # Full scale: 16 bits for I;16, else the smallest common one that holds the values.
+        if not np.isfinite(levels).all():
+            raise ValueError("the image holds pixels that are not numbers (NaN or infinite): save it again "
+                             "as an 8- or 16-bit image")
+        # Full scale: 16 bits for I;16, else the smallest common one that holds the values, else the largest
+        # value (a 32-bit image beyond 16 bits has no common scale).
         full = 65535.0 if image.mode.startswith("I;16") else next(
-            f for f in (1.0, 255.0, 65535.0) if levels.max() <= f)
+            (f for f in (1.0, 255.0, 65535.0) if levels.max() <= f), levels.max())
         return np.clip(levels / full, 0, 1)
     if "A" in image.mode or "a" in image.mode or "transparency" in image.info:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
@@ -65,6 +78,7 @@ LINE_TILT_DEG = 10    # ruled and squared lines lie within this many degrees of 
 MIN_DIGIT_PX = 12     # a digit smaller than this (at the reading size) has too few pixels to read
 NEAREST_PART = 0.25   # parts of one digit lie within this share of its size (or two strokes) of each other
 OTHER_DIGIT = 0.35    # another mark with this share of the digit's ink and half its height: a second digit
+CUT_MARGIN = 0.5      # a digit against one side, with this share of its size of page on the other: cut off
 NO_DIGIT = "no digit found: only printed lines and specks stand out from the page"
 HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 
@@ -89,7 +103,10 @@ def reduced(image, side: int = WORK_SIDE):
     scale = side / max(image.size)
     if scale < 1 and image.format == "JPEG":
         image.draft("L", (int(image.size[0] * scale) + 1, int(image.size[1] * scale) + 1))
-    image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
+    try:
+        image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
+    except Exception:  # PIL raises whatever its parser hits: struct.error, TypeError, ...
+        raise OSError("its EXIF data, where a phone stores the photo's rotation, is damaged") from None
     scale = side / max(image.size)
     if scale < 1:
         size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
@@ -210,7 +227,13 @@ def digit_mask(ink: np.ndarray) -> tuple[np.ndarray, str | None]:
     if others.any():
         return mask, (f"several digits: {others.sum() + 1} digit-sized marks; crop the picture to the one "
                       "digit to read")
-    if (x0 == 0 or y0 == 0 or x1 == width or y1 == height) and not laid_out:
+    # Against a side of the frame with page showing on the opposite side, the digit was not cropped there: its
+    # strokes run off the frame. Against a side with little page opposite, the picture was cropped close to
+    # it, as people crop a photo to the digit: read.
+    page = CUT_MARGIN * size
+    cut = ((x0 == 0 and width - x1 > page) or (x1 == width and x0 > page)
+           or (y0 == 0 and height - y1 > page) or (y1 == height and y0 > page))
+    if cut and not laid_out:
         return mask, ("the digit is cut off at the edge of the picture: take it again with some page all "
                       "round the digit")
     return mask, None
@@ -316,26 +339,41 @@ def plot_steps(image) -> Reading:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """The net a `train.py --save` checkpoint holds (in eval mode, on `device`) and the checkpoint. Only
-    tensors and plain data are unpickled, so a file from elsewhere cannot run code. Errors: ValueError."""
+    tensors and plain data are unpickled, so a file from elsewhere cannot run code; weights and statistics
+    that are not finite numbers are refused. Errors: ValueError."""
+    device = utils.pick_device(str(device))  # an unknown device is named as such, never blamed on the file
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}: run `make train` first, "
                          "about two minutes on a 2-core CPU")
     retrain = "run `make train` to write a new one"
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    try:  # onto the CPU: whatever goes wrong here is the file's doing, not the device's
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # zip, pickle and the safe unpickler each raise their own kind
         raise ValueError(f"{path} is not a checkpoint written by train.py --save ({type(error).__name__}): "
                          f"{retrain}") from None
     if not isinstance(checkpoint, dict) or not {"model", "state_dict", "mean", "std"} <= set(checkpoint):
         raise ValueError(f"{path} is not a checkpoint written by train.py --save (keys missing): {retrain}")
-    name = checkpoint["model"]
-    if name not in model.MODELS:
+    name, weights = checkpoint["model"], checkpoint["state_dict"]
+    if not isinstance(name, str) or name not in model.MODELS:
         raise ValueError(f"{path} holds model {name!r}, which model.py does not define (it has "
                          f"{', '.join(model.MODELS)}): {retrain}")
+    mean_std = (checkpoint["mean"], checkpoint["std"])
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in mean_std):
+        raise ValueError(f"{path} is not a checkpoint written by train.py --save (its mean and std are not "
+                         f"numbers): {retrain}")
+    if not all(math.isfinite(v) for v in mean_std) or mean_std[1] <= 0:
+        raise ValueError(f"{path} holds mean {mean_std[0]} and std {mean_std[1]}, which cannot normalise "
+                         f"an image (finite numbers, std above 0): {retrain}")
+    if not isinstance(weights, dict) or not all(isinstance(w, torch.Tensor) for w in weights.values()):
+        raise ValueError(f"{path} is not a checkpoint written by train.py --save (its weights are not "
+                         f"tensors): {retrain}")
+    if not all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()):
+        raise ValueError(f"{path} holds weights that are not finite numbers (NaN or infinite): the training "
+                         "that wrote it diverged; train again with a lower learning rate (--lr)")
     net = model.MODELS[name]()
     try:
-        net.load_state_dict(checkpoint["state_dict"])
+        net.load_state_dict(weights)
     except RuntimeError:  # model.py changed the layers since the checkpoint was written
         raise ValueError(f"{path}: its weights do not fit model.py's {name!r} any more: {retrain}") from None
     return net.to(device).eval(), checkpoint
@@ -349,6 +387,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print one JSON list instead of a line per image")
     p.add_argument("--device", default="cpu",
                    help="cpu (a few images: quickest, nothing to copy), cuda, cuda:N, mps or auto")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads: each image is a batch of one, which more threads only slow down")
     return p.parse_args(argv)
 
 
@@ -371,12 +411,34 @@ def is_heif(path: str) -> bool:
     return head[4:8] == b"ftyp" and head[8:12] in HEIC_BRANDS
 
 
+def not_a_file(path: str) -> str | None:
+    """What keeps `path` from being an image file to open, or None if it is one: missing, a folder, a link
+    that leads round in a loop, or something that is not a plain file (a FIFO would wait for a writer)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file: check the path"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link that leads round in a loop: point it at the image file"
+        return f"cannot open it ({error.strerror}): check the path and its permissions"
+    if stat.S_ISDIR(mode):
+        return "a folder, not an image file: name the image files in it"
+    if not stat.S_ISREG(mode):
+        return "not a plain file (a pipe, socket or device): name an image file"
+    return None
+
+
 def predict_file(net, checkpoint: dict, path: str) -> dict:
     """{"path", "digit", "probability", "top3": [[digit, probability], ...]} for one image file, or
-    {"path", "error"} saying what is wrong with it and what to do."""
+    {"path", "error"} saying what is wrong with it and what to do: whatever goes wrong with one image is
+    that image's answer, never the others'."""
     from PIL import Image, UnidentifiedImageError
 
     heif_readable()
+    problem = not_a_file(path)
+    if problem:
+        return {"path": path, "error": problem}
     try:
         with warnings.catch_warnings():
             # PIL only warns between its pixel limit and twice that: refused the same way as beyond it.
@@ -405,29 +467,43 @@ def predict_file(net, checkpoint: dict, path: str) -> dict:
                                        "save or export it again"}
     except ValueError as error:  # no readable digit (read_digit says why), or a mode PIL cannot convert
         return {"path": path, "error": str(error)}
+    except Exception as error:  # PIL's decoders raise more kinds than these: still this image's one line
+        return {"path": path, "error": f"could not read the image ({type(error).__name__}: {error}): if it "
+                                       "is damaged, save or export it again"}
     probabilities, digits = utils.predict_probabilities(net, x)[0].topk(3)
     top3 = [[int(d), round(float(p), 4)] for d, p in zip(digits, probabilities)]
     return {"path": path, "digit": top3[0][0], "probability": top3[0][1], "top3": top3}
 
 
+def print_answer(p: dict, first: bool, as_json: bool) -> None:
+    """One image's answer, printed at once: a line (errors on stderr), or with `as_json` the next entry of
+    the JSON list on stdout (the list opened before the first)."""
+    if as_json:
+        print(("[" if first else ",\n") + json.dumps(p), end="", flush=True)
+    elif "error" in p:
+        print(f"{p['path']}: error: {p['error']}", file=sys.stderr, flush=True)
+    else:
+        top3 = ", ".join(f"{d} {100 * q:.1f} %" for d, q in p["top3"])
+        print(f"{p['path']}: {p['digit']} ({100 * p['probability']:.1f} %)  top 3: {top3}", flush=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        net, checkpoint = load_checkpoint(args.checkpoint, utils.pick_device(args.device))
+        device = utils.pick_device(args.device)
+        utils.set_threads(args.threads)
+        net, checkpoint = load_checkpoint(args.checkpoint, device)
     except ValueError as error:
         print(f"predict.py: error: {error}", file=sys.stderr)
         return 1
-    predictions = [predict_file(net, checkpoint, path) for path in args.images]
+    failed = False
+    for i, path in enumerate(args.images):  # each answer as soon as it is ready, not all at the end
+        answer = predict_file(net, checkpoint, path)
+        print_answer(answer, i == 0, args.json)
+        failed |= "error" in answer
     if args.json:
-        print(json.dumps(predictions))
-    else:
-        for p in predictions:
-            if "error" in p:
-                print(f"{p['path']}: error: {p['error']}", file=sys.stderr)
-            else:
-                top3 = ", ".join(f"{d} {100 * q:.1f} %" for d, q in p["top3"])
-                print(f"{p['path']}: {p['digit']} ({100 * p['probability']:.1f} %)  top 3: {top3}")
-    return 1 if any("error" in p for p in predictions) else 0
+        print("]")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -812,9 +812,19 @@ def write_readme(readme: str | Path = "README.md", folder: str | Path = "results
     readme.write_text(f"{head}{README_START}\n{readme_section(folder)}\n{README_END}{tail}")
 
 
-if __name__ == "__main__":
+def main(argv=None) -> int:
+    """The command line: parsed before anything is written, so that --help (or a typo) changes nothing."""
+    from cli import Parser
+    Parser(prog="report.py", description=__doc__.split("\n")[0]).parse_args(argv)
     try:
+        for path in ("README.md", "images/accuracy_vs_params.png"):
+            utils.check_output(path)
         write_readme()
     except (ValueError, FileNotFoundError, IndexError) as error:
         sys.exit(f"report.py: error: {error}")
     print("README.md results section and images/accuracy_vs_params.png rewritten from results/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,10 +12,18 @@ import argparse
 import dataclasses
 import sys
 
+import cli
+from cli import Parser  # the other commands import it from here too
+
+if __name__ == "__main__":
+    cli.one_line_on_ctrl_c("train.py")
+
 import torch
 
 import model
 import utils
+
+TRAIN_IMAGES = 60_000  # MNIST's training set: no batch can be larger
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -23,13 +31,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         return action.help if action.default is None else super()._get_help_string(action)
-
-
-class Parser(argparse.ArgumentParser):
-    """Errors in one line, `PROG: error: MESSAGE (see --help)`, not usage + message (predict.py too)."""
-
-    def error(self, message):
-        sys.exit(f"{self.prog}: error: {message} (see --help)")
 
 
 def add_device_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
@@ -103,7 +104,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress bars (epoch lines still print)")
     p.add_argument("--list-models", action="store_true", help="list the models and their recipes, then exit")
     p.add_argument("--dry-run", action="store_true", help="1 epoch on the first 2,000 images of each split")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.dry_run and args.epochs is not None:  # one of the two would be ignored: say so instead
+        p.error("--dry-run trains 1 epoch: leave out --epochs, or --dry-run")
+    if args.batch_size is not None and args.batch_size > TRAIN_IMAGES:
+        p.error(f"--batch-size must be at most {TRAIN_IMAGES:,}, MNIST's training set, got {args.batch_size}")
+    return args
 
 
 def list_models() -> None:
@@ -124,6 +130,9 @@ def main(argv=None) -> int:
         net = utils.make_model(args.model, args.seed)
         recipe = utils.with_overrides(model.RECIPES[args.model], batch_size=args.batch_size, lr=args.lr,
                                       epochs=1 if args.dry_run else args.epochs)
+        for path, flag in ((args.save, "--save"), (args.results, "--results")):
+            if path:  # before any work: a run that cannot save what it trained is wasted
+                utils.check_output(path, flag)
         device = device_for(args)
     except ValueError as error:
         sys.exit(f"train.py: error: {error}")
@@ -142,10 +151,13 @@ def main(argv=None) -> int:
                "deterministic": args.deterministic,
                "recipe": dataclasses.asdict(recipe), "dry_run": args.dry_run}
 
+    written = []  # epochs save_partial wrote: Ctrl-C names the results file only when one did
+
     def save_partial(history):  # an interrupted run still leaves every finished epoch on disk
         if args.results:
             utils.write_json(args.results, {**results, "complete": False, "final_test_acc": None,
                                             "history": history})
+            written.append(len(history))
 
     loader = None
     if recipe.pil_augment:
@@ -157,7 +169,10 @@ def main(argv=None) -> int:
     except utils.TrainingDiverged as error:
         sys.exit(f"train.py: error: {error}")
     except KeyboardInterrupt:
-        where = f"; finished epochs are in {args.results}" if args.results else ""
+        where = ""
+        if args.results:
+            where = (f"; finished epochs are in {args.results}" if written else
+                     f"; no epoch finished, so {args.results} was not written")
         kept = f"; {args.save} was not touched" if args.save else ""
         print(f"\ninterrupted{where}{kept}", file=sys.stderr)
         return 130

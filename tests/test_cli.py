@@ -39,6 +39,8 @@ def loads(monkeypatch):
     (["--epochs", "many"], "invalid int value"),
     (["--threads", "0"], "threads must be"),
     (["--device", "cuda"], "CUDA is not available here: use --device cpu"),
+    (["--dry-run", "--epochs", "3"], "--dry-run trains 1 epoch: leave out --epochs, or --dry-run"),
+    (["--batch-size", str(10 ** 30)], "--batch-size must be at most 60,000"),
 ])
 def test_bad_arguments_fail_with_one_clear_line(args, says, capsys, loads, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # cuda:7 with one GPU: test_devices.py
@@ -104,6 +106,64 @@ def test_ctrl_c_keeps_the_old_checkpoint_and_finished_epochs(tmp_path, monkeypat
     assert checkpoint.read_bytes() == b"previous checkpoint"
     assert json.loads(results.read_text())["complete"] is False
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_ctrl_c_before_any_epoch_does_not_name_the_results_file_as_holding_one(tmp_path, monkeypatch, capsys,
+                                                                               loads):
+    results = tmp_path / "r.json"
+
+    def interrupted_fit(net, recipe, data, seed, progress, on_epoch, loader):
+        raise KeyboardInterrupt  # in the first epoch
+
+    monkeypatch.setattr(train.utils, "fit", interrupted_fit)
+    assert run_main("--dry-run", "--device", "cpu", "--results", str(results)) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == f"interrupted; no epoch finished, so {results} was not written" and not results.exists()
+
+
+def output_paths(tmp_path, read_only_folder) -> dict:
+    """A path of each kind a file cannot be written to, and what the one line says about it."""
+    (tmp_path / "a-file").write_text("")
+    return {"a folder": (tmp_path, "it is a folder"),
+            "under a file": (tmp_path / "a-file" / "sub" / "m.pt", f"{tmp_path / 'a-file'} is a file"),
+            "read-only": (read_only_folder / "sub" / "m.pt", f"{read_only_folder} cannot be written in")}
+
+
+@pytest.mark.parametrize("flag", ["--save", "--results"])
+@pytest.mark.parametrize("kind", ["a folder", "under a file", "read-only"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_data_is_read(flag, kind, tmp_path,
+                                                                             read_only_folder, loads):
+    path, says = output_paths(tmp_path, read_only_folder)[kind]
+    with pytest.raises(SystemExit) as stop:
+        run_main("--dry-run", "--device", "cpu", flag, str(path))
+    message = stop.value.code
+    assert message.startswith(f"train.py: error: cannot write {flag} {path}: ") and says in message, message
+    assert "\n" not in message and loads == []  # refused before the data, let alone a training step
+
+
+def test_a_diverging_run_stops_in_one_line_and_saves_nothing(tmp_path, loads):
+    checkpoint, results = tmp_path / "m.pt", tmp_path / "r.json"
+    with pytest.raises(SystemExit) as stop:
+        run_main("--dry-run", "--quiet", "--device", "cpu", "--lr", "inf", "--save", str(checkpoint),
+                 "--results", str(results))
+    message = stop.value.code
+    assert message.startswith("train.py: error: training diverged: the loss became nan in epoch 1")
+    assert "\n" not in message and "--lr" in message
+    assert not checkpoint.exists() and not results.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("data_dir", ["a file", "read-only"])
+def test_a_data_dir_that_cannot_hold_the_data_is_one_line(data_dir, tmp_path, read_only_folder, monkeypatch):
+    monkeypatch.setattr(utils, "FETCHERS", [("must not run", lambda raw: pytest.fail("fetched"))])
+    folder = read_only_folder
+    if data_dir == "a file":
+        folder = tmp_path / "data"
+        folder.write_text("")
+    with pytest.raises(SystemExit) as stop:
+        run_main("--dry-run", "--device", "cpu", "--data-dir", str(folder))
+    message = stop.value.code
+    assert message.startswith(f"train.py: error: cannot use {folder} as the data folder: making ")
+    assert "\n" not in message and "name a folder you can write to (--data-dir)" in message
 
 
 @pytest.mark.slow

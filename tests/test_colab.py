@@ -110,3 +110,33 @@ def test_a_missing_badge_changes_nothing(clone, capsys):
     assert colab.main(clone) == 1
     assert "README.md" in capsys.readouterr().err
     assert files(clone)[colab.NOTEBOOK] == notebook
+
+
+def test_a_branch_name_with_a_parenthesis_keeps_the_badges_link_whole(clone):
+    git(clone, "remote", "add", "origin", "https://github.com/alice/s6-mnist.git")
+    git(clone, "symbolic-ref", "HEAD", "refs/heads/try(2)")
+    assert colab.main(clone) == 0
+    readme = files(clone)["README.md"]
+    link = readme.split("](https://colab.research.google.com/github/", 1)[1].split(")", 1)[0]
+    assert link == "alice/s6-mnist/blob/try%282%29/S6_MNIST.ipynb"  # the Markdown link ends where it should
+    assert '\nBRANCH = "try(2)"' in setup_source(clone)  # what git clones: the name itself
+    assert set(colab.repositories_named(clone).values()) == {"alice/s6-mnist"}
+
+
+def test_help_changes_nothing(clone, capsys):
+    git(clone, "remote", "add", "origin", "https://github.com/alice/s6-mnist.git")
+    before = files(clone)
+    with pytest.raises(SystemExit) as stop:
+        colab.main(clone, ["--help"])
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("usage: colab.py")
+    assert files(clone) == before
+
+
+def test_without_git_it_says_so_in_one_line_and_changes_nothing(clone, capsys, monkeypatch):
+    before = files(clone)
+    monkeypatch.setenv("PATH", str(clone))  # no git on it
+    assert colab.main(clone) == 1
+    err = capsys.readouterr().err
+    assert err == ("colab.py: error: git is not installed here (or not on PATH): install git, then run "
+                   "`make colab` again; nothing changed\n")
+    assert files(clone) == before

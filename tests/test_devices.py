@@ -92,6 +92,24 @@ def test_every_command_refuses_cuda_7_on_a_one_gpu_machine_in_one_line(command, 
     assert "\n" not in line and "1 CUDA device(s)" in line
 
 
+@pytest.mark.parametrize("device", ["xpu", "meta"])
+@pytest.mark.parametrize("command, args", [
+    (train.main, ["--dry-run"]),
+    (lr_finder.main, []),
+    (bench.main, []),
+    (predict.main, ["images/sample_digit.png"]),
+])
+def test_every_command_names_a_device_it_does_not_run_on_in_one_line(command, args, device, monkeypatch,
+                                                                     capsys):
+    """torch knows xpu and meta; nothing here runs on them: named as such before any data or checkpoint."""
+    monkeypatch.setattr(utils, "load_mnist", lambda *a, **k: pytest.fail("data read before the device check"))
+    monkeypatch.setattr(predict, "load_checkpoint", lambda path, device: pytest.fail(f"loaded on {device}"))
+    status, line = refusal(command, [*args, "--device", device], capsys)
+    name = command.__module__
+    assert status == 1 and line == (f"{name}.py: error: unknown device '{device}': these tools run on cpu, "
+                                    "cuda, cuda:N or mps"), line
+
+
 def test_bench_missing_data_stops_with_what_to_do_and_no_traceback(tmp_path, monkeypatch, threads_restored):
     def offline(raw_dir):
         raise OSError("network unreachable")

@@ -61,6 +61,8 @@ def test_the_command_line_prints_where_the_loss_is_lowest(synthetic_load, capsys
     (["--steps", "1"], "--steps must be at least 2"),
     (["--lr-min", "1", "--lr-max", "0.1"], "need 0 < --lr-min < --lr-max"),
     (["--steps", "many"], "invalid int value"),
+    (["--lr-max", "inf"], "--lr-min and --lr-max must be finite numbers, got 0.0001 and inf"),
+    (["--lr-min", "nan"], "--lr-min and --lr-max must be finite numbers, got nan and 3.0"),
 ])
 def test_bad_arguments_fail_with_one_clear_line(args, says, synthetic_load):
     with pytest.raises(SystemExit) as exit:

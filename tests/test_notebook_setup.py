@@ -94,3 +94,24 @@ def test_colab_setup_that_cannot_fetch_says_why_in_one_line(github, tmp_path, se
     message = str(stop.value)
     assert len(message.splitlines()) == 1 and "no-such-branch" in message
     assert "check REPO_URL and BRANCH" in message
+
+
+def test_colab_setup_after_a_restart_keeps_an_edited_clone_and_says_how_to_update(github, tmp_path, capsys):
+    content = tmp_path / "content"
+    content.mkdir()
+    source = cell_pointing_at(github.as_uri())
+    run_setup_cell_in_colab(source, content)
+    clone = content / "S6_MNIST"
+    (clone / "utils.py").write_text("VERSION = 1  # my own network\n")  # the student's edit
+    (github / "utils.py").write_text("VERSION = 2\n")  # and a push, between the two sessions
+    git(github, "commit", "--quiet", "-am", "second")
+    capsys.readouterr()
+    assert run_setup_cell_in_colab(source, content) == clone  # the notebook goes on, with the edit
+    assert (clone / "utils.py").read_text() == "VERSION = 1  # my own network\n"
+    said = capsys.readouterr().out.splitlines()
+    assert said == ["S6_MNIST has changes of yours (utils.py): kept, so not updated to main; to update "
+                    "anyway, run !git -C S6_MNIST stash -u (which keeps them in git's stash), then this cell "
+                    "again"]
+    git(clone, "stash", "-u")  # as the line says: the next run updates
+    assert run_setup_cell_in_colab(source, content) == clone
+    assert (clone / "utils.py").read_text() == "VERSION = 2\n"

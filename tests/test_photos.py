@@ -170,3 +170,80 @@ def test_the_trained_final_model_reads_photos_under_every_condition(trained_fina
     results = photos.measure(trained_final.net, trained_final.data, digits=30, seed=1, conditions=conditions)
     for condition, row in results["conditions"].items():
         assert row["refused"] == 0 and row["accuracy"] >= 0.9, (condition, row)
+
+
+@pytest.mark.parametrize("digits", ["0", "-1", "10001"])
+def test_a_number_of_digits_there_is_no_sample_of_is_one_line(digits):
+    with pytest.raises(SystemExit) as stop:
+        photos.main(["--digits", digits])
+    assert stop.value.code == (f"photos.py: error: --digits must be from 1 to 10,000 (MNIST's test set), got "
+                               f"{digits} (see --help)")
+
+
+def test_a_corrupt_data_folder_is_one_line(tmp_path, capsys):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in utils.MNIST_MD5:
+        (raw / name).write_bytes(b"not MNIST")
+    net = utils.make_model("final", seed=0)
+    utils.save_checkpoint(tmp_path / "final.pt", {"model": "final", "state_dict": net.state_dict(),
+                                                  "mean": 0.1307, "std": 0.3081})
+    assert photos.main(["--checkpoint", str(tmp_path / "final.pt"), "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"photos.py: error: {raw / 'train-images-idx3-ubyte'} is corrupt or truncated")
+    assert err.count("\n") == 1 and "fix: delete it" in err
+
+
+# ---- a close crop: the digit's ink touches the frame ------------------------------------------------------
+# Digits that are not MNIST's, written as strokes through points of a 28 x 28 box.
+STROKES = {
+    0: [[(14 + 6 * np.sin(a), 14 - 9 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 25)]],
+    1: [[(11, 7), (15, 4), (14, 24)]],
+    2: [[(8, 9), (10, 5), (15, 4), (19, 6), (19, 10), (15, 15), (8, 23), (20, 23)]],
+    3: [[(8, 6), (13, 4), (18, 6), (17, 11), (12, 13), (18, 15), (19, 20), (14, 24), (8, 22)]],
+    4: [[(9, 4), (6, 16), (21, 16)], [(17, 5), (17, 24)]],
+    5: [[(19, 4), (10, 4), (9, 12), (15, 11), (19, 15), (18, 21), (13, 24), (8, 22)]],
+    6: [[(17, 4), (11, 10), (9, 17), (11, 23), (16, 23), (18, 18), (15, 14), (10, 16)]],
+    7: [[(7, 5), (20, 5), (12, 24)]],
+    8: [[(14 + 4.5 * np.sin(a), 8.5 - 4.5 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 25)],
+        [(14 + 5.5 * np.sin(a), 18.5 - 5.5 * np.cos(a)) for a in np.linspace(np.pi, 3 * np.pi, 25)]],
+    9: [[(14 + 5 * np.sin(a), 9 - 5 * np.cos(a)) for a in np.linspace(np.pi / 2, 2.5 * np.pi, 25)]
+        + [(17, 24)]],
+}
+
+
+def handwritten(digit: int, margin: int, slant: float = 0.2, zoom: int = 8,
+                width: float = 1.6) -> Image.Image:
+    """`digit` written with a pen `width` (in the 28-px box) wide, `zoom` times MNIST's size, slanted, dark on
+    a grey page cropped `margin` px from its ink (0: the ink touches the frame on all four sides)."""
+    side = 28 * zoom + 2 * 40
+    ink = np.zeros((side, side), np.uint8)
+    for line in STROKES[digit]:
+        points = np.array([(40 + zoom * (x + slant * (14 - y)), 40 + zoom * y) for x, y in line])
+        cv2.polylines(ink, [np.round(16 * points).astype(np.int32)], False, 255, round(width * zoom),
+                      cv2.LINE_AA, shift=4)
+    rows, cols = np.flatnonzero(ink.max(1) > 128), np.flatnonzero(ink.max(0) > 128)
+    crop = ink[max(0, rows[0] - margin):rows[-1] + 1 + margin, max(0, cols[0] - margin):cols[-1] + 1 + margin]
+    grey = 230 - 190 * (crop / 255) + np.random.default_rng(digit).normal(0, 3, crop.shape)
+    return Image.fromarray(np.clip(np.round(grey), 0, 255).astype(np.uint8))
+
+
+def likeness(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two 28 x 28 digits blurred by a pixel: 1 for the same strokes, however thin."""
+    a, b = (cv2.GaussianBlur(d, (0, 0), 1.0) for d in (a, b))
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+@pytest.mark.parametrize("slant", [-0.2, 0.2])
+@pytest.mark.parametrize("digit", range(10))
+def test_a_digit_cropped_close_is_read_as_with_page_around_it(digit, slant):
+    close, roomy = (handwritten(digit, margin, slant) for margin in (0, 40))
+    assert likeness(ink_of(close), ink_of(roomy)) > 0.85
+
+
+@pytest.mark.parametrize("side", ["left", "top"])
+def test_a_stroke_running_off_one_side_with_page_on_the_other_is_cut_off(side):
+    roomy = handwritten(7, margin=150)  # the 7's bar, 104 px long, starts 150 px from the left
+    box = {"left": (190, 0, roomy.width, roomy.height), "top": (0, 170, roomy.width, roomy.height)}[side]
+    with pytest.raises(ValueError, match="^the digit is cut off at the edge of the picture"):
+        predict.to_mnist(roomy.crop(box), 0.0, 1.0)

@@ -5,6 +5,7 @@ randomly initialised net, which is enough for the plumbing."""
 import copy
 import io
 import json
+import os
 import re
 
 import numpy as np
@@ -268,3 +269,130 @@ def test_no_image_argument_is_one_line_like_train_py(capsys):
     with pytest.raises(SystemExit) as stop:
         predict.main([])
     assert str(stop.value).startswith("predict.py: error: ") and "IMAGE" in str(stop.value)
+
+
+# ---- one bad image is that image's answer alone ----------------------------------------------------------
+
+def awkward_image(tmp_path, kind: str) -> str:
+    """A path to a file that PIL opens, or tries to, in its own way."""
+    ink = np.asarray(drawn_digit(), np.float64) / 255  # the page at 225, the strokes at 35 (of 255)
+    if kind == "32-bit beyond 16 bits":  # a scientific camera's TIFF: values up to 225,000
+        path, image = tmp_path / "deep.tif", Image.fromarray(np.round(ink * 255_000).astype(np.int32))
+    elif kind == "NaN float":
+        levels = ink.astype(np.float32)
+        levels[:10] = np.nan
+        path, image = tmp_path / "nan.tif", Image.fromarray(levels)
+    elif kind == "damaged EXIF":  # PIL's EXIF parser meets a tag of the wrong type: struct.error
+        path, image = tmp_path / "exif.jpg", drawn_digit()
+        exif = Image.Exif()
+        exif[0x0112], exif[0x010F] = 6, "Phone"  # rotated, and the camera's make
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", exif=exif.tobytes())
+        # the make's tag (0x010f, ASCII) renamed ImageWidth (0x0100), which must be a number
+        data = buffer.getvalue().replace(b"\x01\x0f\x00\x02", b"\x01\x00\x00\x02", 1)
+        data = data.replace(b"\x0f\x01\x02\x00", b"\x00\x01\x02\x00", 1)  # little-endian EXIF
+        assert data != buffer.getvalue()
+        path.write_bytes(data)
+        return str(path)
+    elif kind == "FIFO":  # opening it for reading would wait for a writer forever
+        path = tmp_path / "pipe.png"
+        os.mkfifo(path)
+        return str(path)
+    elif kind == "link loop":
+        path = tmp_path / "loop.png"
+        path.symlink_to(path)
+        return str(path)
+    image.save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("NaN float", "the image holds pixels that are not numbers (NaN or infinite)"),
+    ("damaged EXIF", "could not read the image (its EXIF data, where a phone stores the photo's rotation, "
+                     "is damaged"),
+    ("FIFO", "not a plain file (a pipe, socket or device): name an image file"),
+    ("link loop", "a symbolic link that leads round in a loop: point it at the image file"),
+])
+def test_an_image_that_fails_in_its_own_way_is_its_own_line_and_the_others_are_answered(
+        tmp_path, checkpoint, digit_file, kind, says, capsys):
+    bad = awkward_image(tmp_path, kind)
+    assert predict.main(["--checkpoint", checkpoint, digit_file, bad, digit_file]) == 1
+    out, err = capsys.readouterr()
+    assert out.count(f"{digit_file}: ") == 2 and "top 3: " in out  # both good images answered
+    assert err.startswith(f"{bad}: error: {says}") and err.count("\n") == 1, err
+
+
+def test_a_32_bit_image_beyond_16_bits_is_read(tmp_path):
+    with Image.open(awkward_image(tmp_path, "32-bit beyond 16 bits")) as image:
+        assert image.mode == "I"
+        deep = as_pixels(predict.to_mnist(image, 0, 1))
+    assert np.abs(deep - as_pixels(predict.to_mnist(drawn_digit(), 0, 1))).mean() < 0.02
+
+
+def test_json_gives_each_awkward_image_its_own_entry(tmp_path, checkpoint, digit_file, capsys):
+    bad = [awkward_image(tmp_path, kind) for kind in ("NaN float", "damaged EXIF", "FIFO", "link loop")]
+    assert predict.main(["--json", "--checkpoint", checkpoint, *bad, digit_file]) == 1
+    answers = json.loads(capsys.readouterr().out)
+    assert [a["path"] for a in answers] == [*bad, digit_file]
+    assert all(set(a) == {"path", "error"} for a in answers[:-1]) and "digit" in answers[-1]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_each_answer_is_printed_as_soon_as_it_is_ready(checkpoint, digit_file, capsys, monkeypatch, as_json):
+    printed = []  # what stdout held when each image was started on
+    predict_file = predict.predict_file
+    monkeypatch.setattr(predict, "predict_file", lambda net, saved, path: printed.append(
+        capsys.readouterr().out) or predict_file(net, saved, path))
+    assert predict.main([*(["--json"] if as_json else []), "--checkpoint", checkpoint, digit_file,
+                         digit_file]) == 0
+    assert printed[0] == "" and digit_file in printed[1]
+
+
+def test_predict_reads_on_one_thread_unless_told(checkpoint, digit_file):
+    torch.set_num_threads(2)
+    assert predict.main(["--checkpoint", checkpoint, digit_file]) == 0
+    assert torch.get_num_threads() == 1  # a batch of one: more threads only wait on each other
+    assert predict.main(["--checkpoint", checkpoint, "--threads", "2", digit_file]) == 0
+    assert torch.get_num_threads() == 2
+
+
+def crafted_checkpoint(path, kind: str) -> str:
+    net = utils.make_model("final", seed=0)
+    payload = {"model": "final", "state_dict": net.state_dict(), "mean": MEAN, "std": STD}
+    if kind == "NaN weights":  # what train.py --lr inf wrote before it stopped on a non-finite loss
+        payload["state_dict"] = {k: v.float().fill_(float("nan")) if v.is_floating_point() else v
+                                 for k, v in payload["state_dict"].items()}
+    elif kind == "std 0":
+        payload["std"] = 0.0
+    elif kind == "infinite mean":
+        payload["mean"] = float("inf")
+    elif kind == "mean a string":
+        payload["mean"] = "0.13"
+    elif kind == "model a list":
+        payload["model"] = ["final"]
+    elif kind == "weights a list":
+        payload["state_dict"] = [1, 2, 3]
+    utils.save_checkpoint(path, payload)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("NaN weights", "holds weights that are not finite numbers (NaN or infinite): the training that wrote it "
+                    "diverged"),
+    ("std 0", "holds mean 0.1307 and std 0.0, which cannot normalise an image"),
+    ("infinite mean", "holds mean inf and std 0.3081, which cannot normalise an image"),
+    ("mean a string", "is not a checkpoint written by train.py --save (its mean and std are not numbers)"),
+    ("model a list", "holds model ['final'], which model.py does not define"),
+    ("weights a list", "is not a checkpoint written by train.py --save (its weights are not tensors)"),
+])
+def test_a_crafted_or_broken_checkpoint_is_refused_in_one_line(tmp_path, digit_file, kind, says, capsys):
+    path = crafted_checkpoint(tmp_path / "final.pt", kind)
+    assert predict.main(["--checkpoint", path, digit_file]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"predict.py: error: {path} {says}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("device", ["xpu", "meta"])
+def test_a_device_these_tools_do_not_run_on_is_named_not_blamed_on_the_checkpoint(checkpoint, device):
+    with pytest.raises(ValueError, match=f"^unknown device '{device}': these tools run on cpu, cuda, cuda:N"):
+        predict.load_checkpoint(checkpoint, device)

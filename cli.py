@@ -1,0 +1,25 @@
+"""What every command line sets up before its heavy imports: standard library only, so that it comes first."""
+import argparse
+import sys
+
+
+class Parser(argparse.ArgumentParser):
+    """Errors in one line, `PROG: error: MESSAGE (see --help)`, not usage + message (every command)."""
+
+    def error(self, message):
+        sys.exit(f"{self.prog}: error: {message} (see --help)")
+
+
+def one_line_on_ctrl_c(prog: str) -> None:
+    """Ctrl-C anywhere in the command, its imports included (torch takes seconds to load), ends it with one
+    line on stderr instead of a traceback. Other errors are left to Python's own hook; the exit status stays
+    a Ctrl-C's (130 in a shell). Each script calls it first thing when run as a script, never on import."""
+    default = sys.excepthook
+
+    def hook(kind, error, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            print(f"\n{prog}: interrupted (Ctrl-C)", file=sys.stderr)
+        else:
+            default(kind, error, traceback)
+
+    sys.excepthook = hook
