@@ -775,7 +775,7 @@ def plot_accuracy_vs_params(models: dict[str, dict], save: str | Path | None = N
 def readme_section(folder: str | Path = "results") -> str:
     """The README's results section, built from the results files alone."""
     folder = Path(folder)
-    runs = load_runs("final", folder)
+    runs = load_runs("final", folder, SEEDS)
     if not runs:
         raise ValueError(f"no {folder}/final_seed*.json: run `make results` first")
     parts = [
