@@ -52,12 +52,13 @@ import sys
 import torch
 import torch.nn.functional as F
 
+import mnist
 import model
 import report
 import utils
 from train import HelpFormatter, Parser, add_device_args, device_for
 
-def tensor_batches(data: utils.MNISTData, recipe: model.Recipe, batch_size: int):
+def tensor_batches(data: mnist.MNISTData, recipe: model.Recipe, batch_size: int):
     """Our input pipeline, endless: shuffled batches of the tensors, augmented as fit() augments them (its
     CPU generator, on every device)."""
     generator = torch.Generator().manual_seed(0)
@@ -84,7 +85,7 @@ def time_steps(net, batches, steps: int, device) -> float:
     return (time.perf_counter() - started) / steps
 
 
-def time_pipelines(data: utils.MNISTData, recipe: model.Recipe, data_dir: str, batch_size: int, steps: int,
+def time_pipelines(data: mnist.MNISTData, recipe: model.Recipe, data_dir: str, batch_size: int, steps: int,
                    repeats: int, device) -> dict[str, list[float]]:
     """Seconds per step of the reference net, timed in turn `repeats` times, fed by: our tensor pipeline with
     `recipe`'s memory format ("ours", as fit() trains), the same in the default format ("ours_data_only"),
@@ -162,7 +163,7 @@ def train_flops_per_image(net, device) -> float:
     return counter.get_total_flops() / 64
 
 
-def profile_figures(name: str, data: utils.MNISTData, history: list[dict], device) -> dict:
+def profile_figures(name: str, data: mnist.MNISTData, history: list[dict], device) -> dict:
     """--profile: achieved GFLOP/s over the epochs `history` trained, and the step's time by map size."""
     recipe = model.RECIPES[name]
     per_image = train_flops_per_image(utils.make_model(name).to(device), device)
@@ -211,8 +212,8 @@ def main(argv=None) -> dict:
             raise ValueError(f"no {args.results_dir}/{args.model}_seed*.json on the held-out seeds, its measured "
                              f'epochs to {model.TARGET} %: run make results MODELS={args.model} SEEDS="{seeds}" first')
         ours = report.median_epochs_to_target(runs)
-        data = utils.load_mnist(args.data_dir, device)
-    except (ValueError, utils.DataError) as error:
+        data = mnist.load_mnist(args.data_dir, device)
+    except (ValueError, mnist.DataError) as error:
         sys.exit(f"bench.py: error: {error}")
 
     # Ours first, so that "from process start" is literally that: nothing else has run yet.

@@ -20,13 +20,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import mnist
 import model
 import plots
 import utils
 from train import HelpFormatter, Parser, add_run_args, device_for
 
 
-def lr_range_test(net: nn.Module, recipe: model.Recipe, data: utils.MNISTData, lr_min: float = 1e-4,
+def lr_range_test(net: nn.Module, recipe: model.Recipe, data: mnist.MNISTData, lr_min: float = 1e-4,
                   lr_max: float = 3.0, steps: int = 300, seed: int = 0) -> list[dict]:
     """Train from scratch with SGD (the recipe's batch, momentum, weight decay and augmentation) while the
     learning rate grows geometrically from lr_min to lr_max, one step per batch; return [{lr, loss}] per
@@ -107,8 +108,8 @@ def main(argv=None) -> int:
     try:
         net = utils.make_model(args.model, args.seed)
         device = device_for(args)
-        data = utils.load_mnist(args.data_dir, device)
-    except (ValueError, utils.DataError) as error:
+        data = mnist.load_mnist(args.data_dir, device)
+    except (ValueError, mnist.DataError) as error:
         sys.exit(f"lr_finder.py: error: {error}")
     recipe = model.RECIPES[args.model]
     try:

@@ -31,6 +31,7 @@ import torch
 from PIL import Image
 
 import predict
+import mnist
 import utils
 from train import Parser
 
@@ -131,7 +132,7 @@ def photo_like(pixels: np.ndarray, rng: np.random.Generator, condition: str) -> 
     return Image.open(io.BytesIO(buffer.getvalue()))
 
 
-def measure(net, data: utils.MNISTData, digits: int = 250, seed: int = 0,
+def measure(net, data: mnist.MNISTData, digits: int = 250, seed: int = 0,
             conditions=tuple(CONDITIONS)) -> dict:
     """Per condition: how many of `digits` MNIST test digits (the same ones, picked with `seed`) the net reads
     right from their photos, how many were refused and why; `mnist`: its accuracy on the digits themselves."""
@@ -262,8 +263,8 @@ def main(argv=None) -> int:
         for path in (RESULTS, ROOT / "README.md", SAMPLE):  # before the minute of reading, not after it
             utils.check_output(path)
         net, checkpoint = predict.load_checkpoint(args.checkpoint)
-        data = utils.load_mnist(args.data_dir, "cpu", quiet=True)
-    except (ValueError, utils.DataError) as error:
+        data = mnist.load_mnist(args.data_dir, "cpu", quiet=True)
+    except (ValueError, mnist.DataError) as error:
         print(f"photos.py: error: {error}", file=sys.stderr)
         return 1
     first = mnist_pixels(data, [0])[0]  # a 7

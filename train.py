@@ -20,6 +20,7 @@ if __name__ == "__main__":
 
 import torch
 
+import mnist
 import model
 import utils
 
@@ -137,8 +138,8 @@ def main(argv=None) -> int:
     except ValueError as error:
         sys.exit(f"train.py: error: {error}")
     try:
-        data = utils.load_mnist(args.data_dir, device, limit=2000 if args.dry_run else None)
-    except utils.DataError as error:
+        data = mnist.load_mnist(args.data_dir, device, limit=2000 if args.dry_run else None)
+    except mnist.DataError as error:
         sys.exit(f"train.py: error: {error}")
 
     params = utils.count_params(net)

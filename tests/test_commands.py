@@ -15,6 +15,7 @@ import photos
 import predict
 import report
 import train
+import mnist
 import utils
 from conftest import ROOT
 
@@ -39,7 +40,7 @@ def snapshot() -> dict:
 @pytest.mark.parametrize("name", COMMANDS)
 def test_help_prints_help_and_touches_nothing(name, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # where report.py would write README.md, had it not stopped
-    monkeypatch.setattr(utils, "load_mnist", lambda *a, **k: pytest.fail("data read for --help"))
+    monkeypatch.setattr(mnist, "load_mnist", lambda *a, **k: pytest.fail("data read for --help"))
     before = snapshot()
     with pytest.raises(SystemExit) as stop:
         COMMANDS[name](["--help"])
@@ -49,7 +50,7 @@ def test_help_prints_help_and_touches_nothing(name, tmp_path, monkeypatch, capsy
 
 
 def test_bench_refuses_a_json_path_it_cannot_write_before_any_work(tmp_path, monkeypatch):
-    monkeypatch.setattr(utils, "load_mnist", lambda *a, **k: pytest.fail("data read before the check"))
+    monkeypatch.setattr(mnist, "load_mnist", lambda *a, **k: pytest.fail("data read before the check"))
     with pytest.raises(SystemExit) as stop:
         bench.main(["--device", "cpu", "--json", str(tmp_path)])
     assert stop.value.code == (f"bench.py: error: cannot write --json {tmp_path}: it is a folder; "
@@ -59,7 +60,7 @@ def test_bench_refuses_a_json_path_it_cannot_write_before_any_work(tmp_path, mon
 def test_photos_refuses_an_output_it_cannot_write_before_any_work(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(photos, "RESULTS", tmp_path)  # a folder where results/photos.json should be
     monkeypatch.setattr(predict, "load_checkpoint", lambda *a, **k: pytest.fail("checkpoint read first"))
-    monkeypatch.setattr(utils, "load_mnist", lambda *a, **k: pytest.fail("data read before the check"))
+    monkeypatch.setattr(mnist, "load_mnist", lambda *a, **k: pytest.fail("data read before the check"))
     assert photos.main([]) == 1
     err = capsys.readouterr().err
     assert err == f"photos.py: error: cannot write {tmp_path}: it is a folder; name a file in it instead\n"

@@ -10,6 +10,7 @@ import torch
 
 import bench
 import lr_finder
+import mnist
 import model
 import predict
 import train
@@ -84,7 +85,7 @@ def refusal(command, args, capsys):
 def test_every_command_refuses_cuda_7_on_a_one_gpu_machine_in_one_line(command, args, one_cuda_device,
                                                                         monkeypatch, capsys,
                                                                         threads_restored):
-    monkeypatch.setattr(utils, "load_mnist", lambda *a, **k: pytest.fail("data read before the device check"))
+    monkeypatch.setattr(mnist, "load_mnist", lambda *a, **k: pytest.fail("data read before the device check"))
     monkeypatch.setattr(predict, "load_checkpoint", lambda path, device: pytest.fail(f"loaded on {device}"))
     status, line = refusal(command, [*args, "--device", "cuda:7"], capsys)
     name = command.__module__
@@ -102,7 +103,7 @@ def test_every_command_refuses_cuda_7_on_a_one_gpu_machine_in_one_line(command, 
 def test_every_command_names_a_device_it_does_not_run_on_in_one_line(command, args, device, monkeypatch,
                                                                      capsys):
     """torch knows xpu and meta; nothing here runs on them: named as such before any data or checkpoint."""
-    monkeypatch.setattr(utils, "load_mnist", lambda *a, **k: pytest.fail("data read before the device check"))
+    monkeypatch.setattr(mnist, "load_mnist", lambda *a, **k: pytest.fail("data read before the device check"))
     monkeypatch.setattr(predict, "load_checkpoint", lambda path, device: pytest.fail(f"loaded on {device}"))
     status, line = refusal(command, [*args, "--device", device], capsys)
     name = command.__module__
@@ -114,7 +115,7 @@ def test_bench_missing_data_stops_with_what_to_do_and_no_traceback(tmp_path, mon
     def offline(raw_dir):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(utils, "FETCHERS", [("torchvision download", offline)])
+    monkeypatch.setattr(mnist, "FETCHERS", [("torchvision download", offline)])
     with pytest.raises(SystemExit) as stop:
         bench.main(["--device", "cpu", "--data-dir", str(tmp_path)])
     message = stop.value.code
@@ -138,7 +139,7 @@ def test_set_threads_sets_the_count_asked_for_or_one_per_usable_core(threads_res
 
 
 def test_commands_set_the_thread_count_they_are_given(threads_restored, monkeypatch, capsys):
-    monkeypatch.setattr(lr_finder.utils, "load_mnist", lambda *args, **kwargs: synthetic_data(n_train=256))
+    monkeypatch.setattr(lr_finder.mnist, "load_mnist", lambda *args, **kwargs: synthetic_data(n_train=256))
     monkeypatch.setattr(lr_finder, "lr_range_test", lambda *args: [{"lr": 0.1, "loss": 1.0}] * 2)
     torch.set_num_threads(1)
     assert lr_finder.main(["--steps", "2", "--device", "cpu", "--threads", "2"]) == 0
@@ -186,7 +187,7 @@ def test_deterministic_sets_torch_and_cudnn_and_can_be_undone(determinism_restor
 
 def test_the_deterministic_flag_changes_nothing_on_the_cpu(tmp_path, monkeypatch, threads_restored,
                                                            determinism_restored):
-    monkeypatch.setattr(train.utils, "load_mnist", lambda *args, **kwargs: synthetic_data(n_train=1024))
+    monkeypatch.setattr(train.mnist, "load_mnist", lambda *args, **kwargs: synthetic_data(n_train=1024))
     runs = []
     for flag in ([], ["--deterministic"]):
         path = tmp_path / f"run{len(runs)}.json"
@@ -200,7 +201,7 @@ def test_the_deterministic_flag_changes_nothing_on_the_cpu(tmp_path, monkeypatch
     assert plain == deterministic
 
 
-def cuda_data(n_train=512) -> utils.MNISTData:
+def cuda_data(n_train=512) -> mnist.MNISTData:
     data = synthetic_data(n_train=n_train)
     return dataclasses.replace(data, **{k: getattr(data, k).cuda() for k in ("train_x", "train_y", "test_x",
                                                                              "test_y")})

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import lr_finder
+import mnist
 import model
 from conftest import synthetic_data
 
@@ -46,7 +47,7 @@ def test_the_plot_shows_the_raw_and_smoothed_loss_against_the_lr_and_the_peak(mo
 
 @pytest.fixture
 def synthetic_load(monkeypatch):
-    monkeypatch.setattr(lr_finder.utils, "load_mnist", lambda *args, **kwargs: synthetic_data(n_train=1024))
+    monkeypatch.setattr(lr_finder.mnist, "load_mnist", lambda *args, **kwargs: synthetic_data(n_train=1024))
 
 
 def test_the_command_line_prints_where_the_loss_is_lowest(synthetic_load, capsys):

@@ -11,6 +11,7 @@ from PIL import Image
 
 import photos
 import predict
+import mnist
 import utils
 from conftest import ROOT
 
@@ -183,7 +184,7 @@ def test_a_number_of_digits_there_is_no_sample_of_is_one_line(digits):
 def test_a_corrupt_data_folder_is_one_line(tmp_path, capsys):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in utils.MNIST_MD5:
+    for name in mnist.MNIST_MD5:
         (raw / name).write_bytes(b"not MNIST")
     net = utils.make_model("final", seed=0)
     utils.save_checkpoint(tmp_path / "final.pt", {"model": "final", "state_dict": net.state_dict(),

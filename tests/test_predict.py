@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+import mnist
 import model
 import predict
 import train
@@ -248,7 +249,7 @@ def test_what_train_py_saves_is_what_predict_py_loads(tmp_path, synthetic_mnist,
     fit = utils.fit
     monkeypatch.setattr(train.utils, "fit", lambda net, *args, **kwargs: trained.append(net) or fit(
         net, *args, **kwargs))
-    monkeypatch.setattr(train.utils, "load_mnist", lambda *args, **kwargs: synthetic_mnist)
+    monkeypatch.setattr(train.mnist, "load_mnist", lambda *args, **kwargs: synthetic_mnist)
     saved = str(tmp_path / "checkpoints" / "final.pt")
     quick = ["--epochs", "1", "--batch-size", "32", "--threads", "1", "--device", "cpu", "--quiet"]
     assert train.main([*quick, "--save", saved]) == 0

@@ -186,7 +186,7 @@ def test_every_number_in_the_readmes_prose_is_in_a_results_file_an_output_or_the
     section, tail = rest.split(report.README_END, 1)
     prose = re.sub(r"\]\([^)]*\)", "]", head + tail)  # link targets are addresses, not figures
     prose = prose.replace("Python ≥ 3.10", "")  # a requirement (zip's strict=), not a figure
-    code = [ROOT / name for name in ("model.py", "utils.py", "photos.py", "tests/scanned_digit.py",
+    code = [ROOT / name for name in ("model.py", "utils.py", "mnist.py", "photos.py", "tests/scanned_digit.py",
                                      ".github/workflows/ci.yml")]
     haystack = " ".join([section, stored_outputs(), results_figures(), *(path.read_text() for path in code)])
     missing = {number for number in NUMBER.findall(prose)
