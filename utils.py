@@ -61,7 +61,8 @@ def augment(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0.0, sc
     return random_affine(x, torch.rand(4, x.shape[0], generator=generator), rotate_deg, translate, scale)
 
 
-def pil_loader(data_dir: str | Path, batch_size: int, mean: float = 0.1307, std: float = 0.3081, seed: int = 0,
+def pil_loader(data_dir: str | Path, batch_size: int, mean: float = 0.1307, std: float = 0.3081,
+               seed: int = 0,
                limit: int | None = None, device: str | torch.device = "cpu") -> torch.utils.data.DataLoader:
     """The public reference's input pipeline: per-image PIL transforms in a DataLoader with 2 worker
     processes, shuffled from `seed`; `limit` keeps the first N training images (dry runs). For a CUDA
@@ -83,7 +84,8 @@ def pil_loader(data_dir: str | Path, batch_size: int, mean: float = 0.1307, std:
         train = torch.utils.data.Subset(train, range(limit))
     workers = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
     return torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                       persistent_workers=True, pin_memory=torch.device(device).type == "cuda",
+                                       persistent_workers=True,
+                                       pin_memory=torch.device(device).type == "cuda",
                                        generator=torch.Generator().manual_seed(seed))
 
 
@@ -147,7 +149,8 @@ def fork_rng(device: str | torch.device):
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """`x` (on the CPU) on `device`. To a GPU through pinned memory, queued without waiting: the host runs on."""
+    """`x` (on the CPU) on `device`. To a GPU through pinned memory, queued without waiting: the host runs
+    on."""
     if torch.device(device).type == "cuda":
         return x.pin_memory().to(device, non_blocking=True)
     return x.to(device)
@@ -263,8 +266,9 @@ def train_epoch(model, data: MNISTData, recipe: Recipe, optimizer, scheduler=Non
 
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> dict:
-    """Mean loss, accuracy (percent) and predictions (on y's device) on (x, y) in eval mode, in batches that fit
-    the cache, each moved to the model's device: a CPU checkpoint reads GPU data and the other way round."""
+    """Mean loss, accuracy (percent) and predictions (on y's device) on (x, y) in eval mode, in batches that
+    fit the cache, each moved to the model's device: a CPU checkpoint reads GPU data and the other way
+    round."""
     model.eval()
     device = next(model.parameters()).device
     loss_sum, predictions = 0.0, []
@@ -279,8 +283,9 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> 
 
 @torch.no_grad()
 def predict_probabilities(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Softmax over the 10 digits for each image of the batch `x`, (N, 10), on x's device, computed in eval mode
-    on the net's; `net` is handed back in the mode it came in (a model mid-training stays in train mode)."""
+    """Softmax over the 10 digits for each image of the batch `x`, (N, 10), on x's device, computed in eval
+    mode on the net's; `net` is handed back in the mode it came in (a model mid-training stays in train
+    mode)."""
     was_training = net.training
     net.eval()
     try:
@@ -294,9 +299,9 @@ TRAIN_EVAL_IMAGES = 10_000  # the fixed training subset whose eval-mode accuracy
 
 class WeightAverage:
     """An exponential moving average of a network's weights and BatchNorm statistics, updated after every
-    step: average += (1 - decay) * (net - average), the first update a copy. Integer buffers (BatchNorm's batch
-    count) are copied. torch's AveragedModel computes the same floats, but keeps its update count on the CPU
-    and moves it to the device at every update: on a GPU, a wait on the host every step."""
+    step: average += (1 - decay) * (net - average), the first update a copy. Integer buffers (BatchNorm's
+    batch count) are copied. torch's AveragedModel computes the same floats, but keeps its update count on the
+    CPU and moves it to the device at every update: on a GPU, a wait on the host every step."""
 
     def __init__(self, net: nn.Module, decay: float):
         self.module = copy.deepcopy(net)
@@ -304,7 +309,8 @@ class WeightAverage:
         self.updates = 0
         # The same tensors every step (the optimizer updates them in place): floats averaged, the rest copied.
         pairs = list(zip(self.module.state_dict().values(), net.state_dict().values(), strict=True))
-        self._floats = [list(side) for side in zip(*[p for p in pairs if p[0].is_floating_point()], strict=True)]
+        self._floats = [list(side) for side in zip(*[p for p in pairs if p[0].is_floating_point()],
+                                                   strict=True)]
         self._others = [p for p in pairs if not p[0].is_floating_point()]
         self._net = net
 
@@ -342,12 +348,12 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
     at the first epoch whose test_acc reaches it. `loader` (pil_loader(), for recipes with pil_augment) feeds
     the training batches instead of data's tensors.
 
-    With a weight average (recipe.ema_decay > 0) the test and train_eval columns are the averaged weights' with
-    BatchNorm statistics recomputed for them on the TRAIN_EVAL_IMAGES, and `model` ends up holding that
+    With a weight average (recipe.ema_decay > 0) the test and train_eval columns are the averaged weights'
+    with BatchNorm statistics recomputed for them on the TRAIN_EVAL_IMAGES, and `model` ends up holding that
     network; each row also records test_acc_raw (the trained weights themselves, no average) and
     test_acc_avg_buffers (the averaged weights with the averaged statistics, what fit reported before)."""
     torch.manual_seed(seed)  # CPU, CUDA and MPS generators alike: dropout draws from the device's
-    generator = torch.Generator().manual_seed(seed)  # batch order and augmentation: the CPU's, on every device
+    generator = torch.Generator().manual_seed(seed)  # batch order and augmentation: the CPU's, any device
     model.to(data.device, memory_format=memory_format_for(recipe, data.device))
     optimizer = make_optimizer(model, recipe)
     scheduler, per_batch = make_scheduler(optimizer, recipe, math.ceil(len(data.train_y) / recipe.batch_size))

@@ -45,7 +45,7 @@ def mnist_pixels(data, indices) -> np.ndarray:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    import utils
+    import mnist
 
     digit = mnist_pixels(mnist.load_mnist(ROOT / "data", quiet=True), [0])[0]
     scanned(digit, np.random.default_rng(0), page_size=(200, 240)).save(SAMPLE)

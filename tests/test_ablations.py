@@ -11,7 +11,7 @@ import utils
 
 def test_a_paired_difference_takes_its_error_from_the_per_seed_differences():
     before = [99.0, 99.3, 99.1, 99.4, 99.2]             # seed spread 0.16: unpaired, +0.1 is noise
-    after = [a + 0.1 + e for a, e in zip(before, [0.01, -0.01, 0.0, 0.01, -0.01])]
+    after = [a + 0.1 + e for a, e in zip(before, [0.01, -0.01, 0.0, 0.01, -0.01], strict=False)]
     paired = report.compare_paired(before, after)
     assert paired["diff"] == pytest.approx(0.1) and paired["se"] == pytest.approx(0.00447, abs=1e-4)
     assert paired["verdict"] == "higher"
@@ -37,7 +37,8 @@ def write_run(folder, name, seed, final_acc, raw_acc=None):
         row["test_acc_raw"] = raw_acc
     utils.write_json(folder / f"{name}_seed{seed}.json", {
         "model": name, "params": utils.count_params(model.MODELS[name]()), "seed": seed, "epochs": 1,
-        "recipe": asdict(model.RECIPES[name]), "complete": True, "dry_run": False, "final_test_acc": final_acc,
+        "recipe": asdict(model.RECIPES[name]), "complete": True, "dry_run": False,
+        "final_test_acc": final_acc,
         "history": [row]})
 
 
@@ -53,7 +54,8 @@ def test_ablation_rows_are_judged_against_the_final_model_seed_by_seed(tmp_path)
     assert rows["minus_average"]["final_test_acc"] == pytest.approx([a - 0.05 for a in finals])
     assert rows["minus_average"]["versus"]["diff"] == pytest.approx(-0.05)
     assert not rows["minus_capacity"]["paired"]
-    assert rows["minus_capacity"]["versus"] == report.compare(finals, rows["minus_capacity"]["final_test_acc"])
+    assert rows["minus_capacity"]["versus"] == report.compare(finals,
+                                                              rows["minus_capacity"]["final_test_acc"])
     table = report.ablation_table(rows, tmp_path)
     assert "minus_augment: augmentation" in table and "| paired |" in table and "| unpaired |" in table
     assert "lower (-0.18 ± 0.01)" in table  # differences -0.20 ... -0.16
@@ -64,14 +66,16 @@ def test_each_row_says_from_which_epoch_it_holds_the_target_the_average_row_by_i
         rows = [{"epoch": e, "test_acc": avg, "test_acc_raw": raw, "train_eval_acc": 99.0, "seconds": 1.0}
                 for e, (avg, raw) in enumerate([(99.2, 98.0), (99.45, 99.3), (99.5, 99.42)], start=1)]
         utils.write_json(tmp_path / f"final_seed{seed}.json", {
-            "model": "final", "params": utils.count_params(model.MODELS["final"]()), "seed": seed, "epochs": 3,
+            "model": "final", "params": utils.count_params(model.MODELS["final"]()), "seed": seed,
+            "epochs": 3,
             "recipe": asdict(model.RECIPES["final"]), "complete": True, "dry_run": False,
             "final_test_acc": rows[-1]["test_acc"], "history": rows})
     summaries = report.ablation_summaries({"minus_average": "the weight average"}, tmp_path)
     n = len(report.SEEDS)
     assert summaries["minus_average"]["holding"] == [3] * n  # the raw weights hold 99.4 % from epoch 3
     table = report.ablation_table(summaries, tmp_path)
-    assert f"| 2 ({n} of {n}) |" in table and f"| 3 ({n} of {n}) |" in table  # the final model's row, then raw
+    # the final model's row, then the raw weights' row
+    assert f"| 2 ({n} of {n}) |" in table and f"| 3 ({n} of {n}) |" in table
 
 
 def test_every_ablation_and_control_is_a_registered_model_with_the_final_recipe_but_one_change():

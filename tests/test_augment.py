@@ -117,8 +117,10 @@ def test_ink_on_the_edge_is_not_smeared_inwards():
 def test_a_whole_epochs_draws_at_once_are_the_batch_by_batch_draws():
     """tensor_batches draws an epoch's augmentation in one call (one copy to a GPU, no wait per step): the
     numbers are those drawn batch by batch from the same generator."""
-    from conftest import synthetic_data
     import dataclasses
+
+    from conftest import synthetic_data
+
     import model
 
     data = synthetic_data(n_train=300)
@@ -127,5 +129,6 @@ def test_a_whole_epochs_draws_at_once_are_the_batch_by_batch_draws():
     generator = torch.Generator().manual_seed(7)
     order = torch.randperm(300, generator=generator)
     for (x, y), idx in zip(ours, order.split(128), strict=True):
-        expected = utils.augment(data.train_x[idx], recipe.rotate_deg, recipe.translate, recipe.scale, generator)
+        expected = utils.augment(data.train_x[idx], recipe.rotate_deg, recipe.translate, recipe.scale,
+                                 generator)
         assert torch.equal(x, expected) and torch.equal(y, data.train_y[idx])

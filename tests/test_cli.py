@@ -7,12 +7,12 @@ import sys
 
 import pytest
 import torch
+from conftest import ROOT, history_fields, synthetic_data
 
 import mnist
 import model
 import train
 import utils
-from conftest import ROOT, history_fields, synthetic_data
 
 
 def run_main(*args):
@@ -83,7 +83,8 @@ def test_dry_run_writes_results_and_checkpoint(tmp_path, capsys, loads):
     assert {"model", "params", "seed", "epochs", "device", "threads", "final_test_acc",
             "history"} <= set(payload)
     # which code and which processor made it: a row's seeds are comparable only when these agree
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
     assert payload["commit"].removesuffix("-dirty") == head and payload["cpu"]
     assert payload["complete"] is True and payload["epochs"] == len(payload["history"]) == 1
     assert set(payload["history"][0]) == history_fields(model.RECIPES[model.DEFAULT_MODEL])

@@ -5,9 +5,9 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import ROOT
 
 import colab
-from conftest import ROOT
 
 PLACES = {"README.md badge", "notebook badge", "notebook REPO_URL"}
 
@@ -63,9 +63,11 @@ def test_make_colab_writes_the_remote_into_the_three_places_and_nothing_else(clo
     assert "colab.research.google.com/github/alice/s6-mnist/blob/main/S6_MNIST.ipynb" in after["README.md"]
     assert '\nBRANCH = "main"' in setup_source(clone)
     old_lines, new_lines = before["README.md"].splitlines(), after["README.md"].splitlines()
-    assert len(old_lines) == len(new_lines) and sum(old != new for old, new in zip(old_lines, new_lines)) == 1
+    assert len(old_lines) == len(new_lines) and sum(old != new for old, new in zip(old_lines, new_lines,
+                                                                                   strict=False)) == 1
     old_cells, new_cells = (json.loads(f[colab.NOTEBOOK])["cells"] for f in (before, after))
-    assert sum(old != new for old, new in zip(old_cells, new_cells)) == 2 and len(old_cells) == len(new_cells)
+    assert sum(old != new for old, new in zip(old_cells, new_cells,
+                                              strict=False)) == 2 and len(old_cells) == len(new_cells)
     assert colab.main(clone) == 0 and files(clone) == after  # a second run changes nothing
     assert "already up to date" in capsys.readouterr().out
 

@@ -7,17 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import bench
 import colab
 import lr_finder
+import mnist
 import photos
 import predict
 import report
 import train
-import mnist
-import utils
-from conftest import ROOT
 
 COMMANDS = {"train.py": lambda argv: train.main(argv), "predict.py": lambda argv: predict.main(argv),
             "bench.py": lambda argv: bench.main(argv), "lr_finder.py": lambda argv: lr_finder.main(argv),
@@ -30,7 +29,8 @@ def snapshot() -> dict:
     its size and modification time."""
     files = {}
     for folder, subfolders, names in os.walk(ROOT):  # pruned as it goes: .venv alone holds tens of thousands
-        subfolders[:] = [s for s in subfolders if s not in {".venv", "data", ".git", "__pycache__", ".pytest_cache"}]
+        subfolders[:] = [s for s in subfolders if s not in {".venv", "data", ".git", "__pycache__",
+                                                            ".pytest_cache"}]
         for name in names:
             path = Path(folder, name)
             files[path] = (path.stat().st_size, path.stat().st_mtime_ns)

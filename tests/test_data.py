@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import mnist
-import utils
 
 FAKE = {name: f"fake {name}".encode() for name in mnist.MNIST_MD5}
 

@@ -3,10 +3,10 @@ test is about refusing or choosing a device; the smoke tests that need a real GP
 elsewhere."""
 import dataclasses
 import json
-import time
 
 import pytest
 import torch
+from conftest import ROOT, history_fields, synthetic_data
 
 import bench
 import lr_finder
@@ -15,7 +15,6 @@ import model
 import predict
 import train
 import utils
-from conftest import ROOT, history_fields, synthetic_data
 
 NO_CUDA = "no CUDA device on this machine: the GPU path is unmeasured here (README: What reproduces)"
 
@@ -267,7 +266,8 @@ def test_the_averages_statistics_are_recomputed_inside_a_fork_of_its_devices_gen
 
 
 def test_the_weight_average_is_torchs_ema_without_its_host_syncs(synthetic_mnist):
-    """The same floats as torch's AveragedModel with its EMA (what the runs in results/ used), step by step."""
+    """The same floats as torch's AveragedModel with its EMA (what the runs in results/ used), step by
+    step."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     net = utils.make_model("final", 3)
@@ -275,7 +275,8 @@ def test_the_weight_average_is_torchs_ema_without_its_host_syncs(synthetic_mnist
     theirs = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
     ours = utils.WeightAverage(net, 0.9)
     optimizer = utils.make_optimizer(net, recipe)
-    for step, (x, y) in enumerate(utils.tensor_batches(synthetic_mnist, recipe, torch.Generator())):
+    batches = list(utils.tensor_batches(synthetic_mnist, recipe, torch.Generator()))
+    for x, y in batches:
         torch.nn.functional.cross_entropy(net(x), y).backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -283,7 +284,7 @@ def test_the_weight_average_is_torchs_ema_without_its_host_syncs(synthetic_mnist
         ours.update(net)
     mine, torchs = ours.module.state_dict(), theirs.module.state_dict()
     floats = [k for k in mine if mine[k].is_floating_point()]
-    assert step > 3 and len(floats) > 20
+    assert len(batches) > 3 and len(floats) > 20
     assert all(torch.equal(mine[k], torchs[k]) for k in floats)
 
 
@@ -313,11 +314,11 @@ def test_an_augmented_weight_averaged_step_never_waits_on_the_host():
     scheduler, per_batch = utils.make_scheduler(optimizer, recipe, 8)
     average = utils.WeightAverage(net, recipe.ema_decay)
     batches = utils.tensor_batches(data, recipe, torch.Generator().manual_seed(0))
-    x, y = next(batches)  # the epoch's one copy to the GPU happens here, before the steps
+    first = next(batches)  # the epoch's one copy to the GPU happens here, before the steps
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        for x, y in [(x, y), *batches]:
+        for x, y in [first, *batches]:
             loss = torch.nn.functional.cross_entropy(net(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -4,10 +4,10 @@ import json
 import pytest
 import torch
 import torch.nn as nn
+from conftest import ROOT
 
 import model
 import utils
-from conftest import ROOT
 
 RESULTS = ROOT / "results"
 # A digest of seed 0's initial weights (names and bytes), taken before the classes were renamed for their
@@ -18,7 +18,8 @@ INITIAL_WEIGHTS = {"baseline": "1288152d4f955b12", "batchnorm": "31e556e92789926
                    "dropout": "31e556e927899261", "gap": "24205cd0ea6710bc", "capacity": "81bc157cfc9cf18e",
                    "speed": "75887adf0c42c161", "minus_batchnorm": "3c72b0dd03a5207f",
                    "minus_dropout": "75887adf0c42c161", "minus_capacity": "0659451fa0c93d91",
-                   "tiny": "9786b3aad15d928e", "accurate": "7a3d2fc84a513de1", "reference": "586927aaee577741"}
+                   "tiny": "9786b3aad15d928e", "accurate": "7a3d2fc84a513de1",
+                   "reference": "586927aaee577741"}
 
 
 @pytest.mark.parametrize("name", list(model.MODELS))
@@ -105,7 +106,8 @@ def test_beyond_the_assignment_budgets():
     (dict(optimizer="rmsprop"), "optimizer"), (dict(schedule="cosine"), "schedule"),
     (dict(ema_decay=1.0), "ema_decay"), (dict(ema_decay=-0.1), "ema_decay"),
     (dict(clean_epochs=-1), "clean_epochs"), (dict(clean_epochs=1.5), "clean_epochs"),
-    (dict(pil_augment=True, rotate_deg=5.0), "pil_augment"), (dict(pil_augment=True, clean_epochs=1), "pil_augment"),
+    (dict(pil_augment=True, rotate_deg=5.0), "pil_augment"), (dict(pil_augment=True, clean_epochs=1),
+                                                              "pil_augment"),
 ])
 def test_recipe_rejects_nonsense(bad, message):
     with pytest.raises(ValueError, match=message):

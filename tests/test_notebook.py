@@ -8,10 +8,10 @@ import re
 import statistics
 
 import pytest
+from conftest import ROOT
 
 import model
 import report
-from conftest import ROOT
 
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
 
@@ -68,7 +68,7 @@ def iteration_sections() -> dict[str, list[str]]:
         elif current is not None:
             current.append(text)
     assert len(sections) == len(report.ITERATIONS), "one section per iteration of report.ITERATIONS"
-    return dict(zip(report.ITERATIONS, sections))
+    return dict(zip(report.ITERATIONS, sections, strict=False))
 
 
 def part(name: str, label: str) -> str:
@@ -191,7 +191,8 @@ def margin(summaries: dict, name: str, figure: str) -> float:
 
 def read(key: str, seeds=report.SEEDS) -> dict:
     """The final model's runs read one way (averaged weights with their own or the averaged BatchNorm
-    statistics, or the raw weights): per-epoch means, last epochs and the epoch each seed holds 99.4 % from."""
+    statistics, or the raw weights): per-epoch means, last epochs and the epoch each seed holds 99.4 %
+    from."""
     return report.average_comparison(ROOT / "results", seeds)[key]
 
 
@@ -238,7 +239,8 @@ LESSONS = {
         "Both", lambda s: (
             versus(s, "onecycle", "final_test_acc") == "higher" and taken_away("onecycle_low_peak") == "lower"
             and abs(ablation("onecycle_low_peak")["versus"]["diff"]) < 0.1
-            and taken_away("onecycle_constant_lr") == taken_away("onecycle_fixed_momentum") == "within noise")),
+            and taken_away("onecycle_constant_lr") == taken_away("onecycle_fixed_momentum")
+            == "within noise")),
     "The speed changes cost no detectable accuracy.": (
         "Added", lambda s: versus(s, "speed", "final_test_acc") == "within noise"),
     "The weight average holds 99.4 % from an earlier epoch, its BatchNorm statistics recomputed or": (
@@ -290,5 +292,6 @@ def test_the_beyond_analysis_cites_the_measured_yardstick_and_the_bench_that_use
     assert bench["reference_epochs_to_target"] == yardstick["epochs_to_target"], "re-run make bench"
     assert f"median {yardstick['epochs_to_target']:g}" in text
     bound = "at least " if yardstick["lower_bound"] else ""
-    assert f"{bound}{bench['speedup']:.1f}× faster" in text and f"the sprint {bench['sprint_speedup']:.1f}×" in text
+    assert f"{bound}{bench['speedup']:.1f}× faster" in text
+    assert f"the sprint {bench['sprint_speedup']:.1f}×" in text
 

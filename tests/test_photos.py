@@ -7,13 +7,13 @@ import importlib.util
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
+import mnist
 import photos
 import predict
-import mnist
 import utils
-from conftest import ROOT
 
 
 def four(size: int = 28) -> np.ndarray:

@@ -2,11 +2,11 @@
 import dataclasses
 
 import pytest
+from conftest import ROOT
 
 import model
 import report
 import utils
-from conftest import ROOT
 
 
 def test_readme_results_match_the_results_files():
@@ -60,7 +60,7 @@ def test_incomplete_and_dry_runs_are_left_out(tmp_path):
 
 def test_tracks_report_the_held_out_seeds_only_and_say_whether_each_goal_is_met(tmp_path):
     run = utils.read_json(ROOT / "results" / "final_seed0.json")
-    for seed, acc in zip((0, *report.HELDOUT_SEEDS), (99.9, 99.5, 99.45, 99.6, 99.5, 99.42)):
+    for seed, acc in zip((0, *report.HELDOUT_SEEDS), (99.9, 99.5, 99.45, 99.6, 99.5, 99.42), strict=False):
         utils.write_json(tmp_path / f"final_seed{seed}.json", {**run, "seed": seed, "final_test_acc": acc})
     final = report.track_summaries(tmp_path)["final"]
     assert final["seeds"] == list(report.HELDOUT_SEEDS)  # seed 0 chose the recipe: not reported
@@ -123,13 +123,15 @@ def test_the_reference_yardstick_is_the_median_first_epoch_and_a_seed_that_never
         tmp_path, capsys):
     write_reference_runs(tmp_path, {0: 9, 1: 12, 2: None, 3: 10, 4: 14})
     y = report.reference_yardstick(tmp_path)
-    assert y["first_epoch_at_target"] == [9, 12, None, 10, 14] and y["first_epoch_holding"] == [9, 12, None, 13, 14]
+    assert y["first_epoch_at_target"] == [9, 12, None, 10, 14] and y["first_epoch_holding"] == [9, 12, None,
+                                                                                                13, 14]
     # median of 9, 12, 15, 10, 14: 12, and still 12 had seed 2 needed any number of epochs more: exact
     assert y["epochs_to_target"] == 12 and not y["lower_bound"]
     report.print_reference(tmp_path)
     out = capsys.readouterr().out
     assert "reference seed 2: last epoch 99.30 %, best 99.30 %, first epoch >= 99.4 %: never" in out
-    assert "reference seed 3: last epoch 99.45 %, best 99.45 %, first epoch >= 99.4 %: 10, holds from: 13" in out
+    assert ("reference seed 3: last epoch 99.45 %, best 99.45 %, first epoch >= 99.4 %: 10, holds from: 13"
+            in out)
     assert "median epochs to 99.4 % over 5 seeds: 12 (the same whatever the 1 seed(s)" in out
     # three of five never: counted as 15 each the median is 15, had they gone on it would be more
     write_reference_runs(tmp_path / "bound", {0: 9, 1: None, 2: None, 3: None, 4: 14})
@@ -151,7 +153,8 @@ def test_speed_goals_say_met_or_not_and_when_the_yardstick_makes_them_lower_boun
     out = capsys.readouterr().out.splitlines()
     report.print_speed_goals({"speedup": 12.0, "sprint_speedup": 31, "throughput_ratio": 2.1,
                               "speedup_upper_bound": True})  # our median moved by a seed that never got there
-    assert capsys.readouterr().out.splitlines()[0].startswith("speedup          met       goal 10x: at most 12.00x")
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("speedup          met       goal 10x: at most 12.00x")
     assert out[0].startswith("speedup          NOT MET   goal 10x: never reached 99.4 %")
     assert out[1].startswith("sprint_speedup   met       goal 30x: 31.00x") and "NOT MET" in out[2]
 
@@ -171,12 +174,14 @@ def test_print_tracks_says_what_the_raw_weights_read_and_whether_the_average_hel
     report.print_tracks(report.track_summaries(tmp_path), tmp_path)
     out = capsys.readouterr().out
     assert "min 99.50, mean 99.52, max 99.54" in out and "; lowest of the last 3 epochs" in out
-    assert "raw weights (no average): min 99.60, mean 99.62; average - raw (paired): -0.10 ± 0.00 -> lower" in out
+    assert ("raw weights (no average): min 99.60, mean 99.62; average - raw (paired): -0.10 ± 0.00 -> lower"
+            in out)
 
 
 def test_every_number_in_the_readmes_prose_is_in_a_results_file_an_output_or_the_code():
     """The prose around the generated section is typed by hand: each figure in it must come from somewhere a
-    run or the code holds it (results/, the notebook's outputs, the generated tables, the constants in code)."""
+    run or the code holds it (results/, the notebook's outputs, the generated tables, the constants in
+    code)."""
     import re
 
     from test_notebook import NUMBER, results_figures, stored_outputs
@@ -186,7 +191,8 @@ def test_every_number_in_the_readmes_prose_is_in_a_results_file_an_output_or_the
     section, tail = rest.split(report.README_END, 1)
     prose = re.sub(r"\]\([^)]*\)", "]", head + tail)  # link targets are addresses, not figures
     prose = prose.replace("Python ≥ 3.10", "")  # a requirement (zip's strict=), not a figure
-    code = [ROOT / name for name in ("model.py", "utils.py", "mnist.py", "photos.py", "tests/scanned_digit.py",
+    code = [ROOT / name for name in ("model.py", "utils.py", "mnist.py", "photos.py",
+                                     "tests/scanned_digit.py",
                                      ".github/workflows/ci.yml")]
     haystack = " ".join([section, stored_outputs(), results_figures(), *(path.read_text() for path in code)])
     missing = {number for number in NUMBER.findall(prose)

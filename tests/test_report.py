@@ -4,11 +4,11 @@ import re
 import statistics
 
 import pytest
+from conftest import ROOT
 
 import model
 import report
 import utils
-from conftest import ROOT
 
 
 def test_seed_stats_use_the_sample_standard_deviation():
@@ -80,7 +80,8 @@ def test_rows_are_paired_exactly_when_their_seeds_start_alike(before, after, pai
 def test_a_paired_difference_is_taken_seed_by_seed(tmp_path):
     final = [99.50, 99.62, 99.41, 99.55, 99.47]
     write_rows(tmp_path, {"final": final, "minus_nesterov": [a - 0.05 + d for a, d in
-                                                              zip(final, [0, .01, -.01, .005, -.005])]})
+                                                              zip(final, [0, .01, -.01, .005, -.005],
+                                                                  strict=False)]})
     c = report.comparison("final", "minus_nesterov", folder=tmp_path, seeds=range(5))
     assert c["paired"] and c["n"] == 5 and c["diff"] == pytest.approx(-0.05)
     assert c["se"] == pytest.approx(statistics.stdev([0, .01, -.01, .005, -.005]) / 5 ** 0.5)
@@ -94,7 +95,8 @@ def test_the_bar_is_two_standard_errors(tmp_path):
         spread = [1, -1, 1, -1]
         se = statistics.stdev(spread) / 2 * 0.01
         diffs = [-t * se + 0.01 * s for s in spread]
-        write_rows(tmp_path, {"final": base, "minus_weight_decay": [b + d for b, d in zip(base, diffs)]})
+        write_rows(tmp_path, {"final": base, "minus_weight_decay": [b + d for b, d in zip(base, diffs,
+                                                                                          strict=False)]})
         report._comparisons.clear()
         c = report.comparison("final", "minus_weight_decay", folder=tmp_path, seeds=range(4))
         assert c["t"] == pytest.approx(-t) and c["verdict"] == verdict
@@ -118,10 +120,11 @@ def test_one_rule_keeps_a_part_that_costs_accuracy_or_time_or_that_the_assignmen
     jitter = [0, .01, -.01, .005, -.005]
     write_rows(tmp_path, {
         "final": final,
-        "minus_augment": [a - 0.1 + j for a, j in zip(final, jitter)],  # lower
-        "minus_nesterov": [a + j for a, j in zip(final, jitter)],       # a tie
-        "minus_onecycle": [a + j for a, j in zip(final, jitter)],       # a tie on accuracy, holds later
-        "minus_dropout": [a + j for a, j in zip(final, jitter)],        # a tie, but required
+        "minus_augment": [a - 0.1 + j for a, j in zip(final, jitter, strict=False)],  # lower
+        "minus_nesterov": [a + j for a, j in zip(final, jitter, strict=False)],       # a tie
+        # a tie on accuracy, but it holds later
+        "minus_onecycle": [a + j for a, j in zip(final, jitter, strict=False)],
+        "minus_dropout": [a + j for a, j in zip(final, jitter, strict=False)],        # a tie, but required
     }, holds={"minus_onecycle": [8, 9, None, 9, 8]})
     decide = {row: report.keep_decision(row, tmp_path, range(5)) for row in
               ("minus_augment", "minus_nesterov", "minus_onecycle", "minus_dropout")}

@@ -5,10 +5,10 @@ import os
 
 import pytest
 import torch
+from conftest import AVERAGE_FIELDS, ROOT, history_fields
 
 import model
 import utils
-from conftest import AVERAGE_FIELDS, ROOT, history_fields
 
 
 def quiet_fit(net, recipe, data, **kwargs):
@@ -78,7 +78,7 @@ def test_stop_at_ends_after_the_first_epoch_at_or_above_it(synthetic_mnist, monk
         test_accuracies[:] = accuracies
         seen = []
         history = quiet_fit(model.MODELS["tiny"](), recipe, synthetic_mnist, stop_at=stop_at,
-                            on_epoch=lambda h: seen.append(len(h)))
+                            on_epoch=lambda h, seen=seen: seen.append(len(h)))
         assert len(history) == epochs_run and seen == list(range(1, epochs_run + 1)), (stop_at, accuracies)
 
 
@@ -149,7 +149,7 @@ def test_the_average_is_tested_with_batchnorm_statistics_of_its_own_weights(synt
         probe(images)
     assert torch.allclose(bn.running_mean, seen[0].mean((0, 2, 3)), atol=1e-5)
     assert not torch.allclose(bn.running_mean, buffers[f"{name}.running_mean"], atol=1e-3)
-    assert all(torch.equal(p, q) for p, q in zip(own.parameters(), average.module.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(own.parameters(), average.module.parameters(), strict=False))
 
 
 def test_clean_epochs_train_the_last_epochs_without_augmentation(synthetic_mnist, monkeypatch):
@@ -189,10 +189,12 @@ def test_a_loader_feeds_the_training_batches_in_place_of_the_augmented_tensors(s
 @pytest.mark.slow
 def test_the_pil_pipeline_gives_normalised_batches_shuffled_by_its_seed():
     data_dir = os.environ.get("S6_DATA_DIR", ROOT / "data")  # where the session's real MNIST is read from
-    first = [next(iter(utils.pil_loader(data_dir, 32, 0.1307, 0.3081, seed, limit=256))) for seed in (1, 1, 2)]
+    first = [next(iter(utils.pil_loader(data_dir, 32, 0.1307, 0.3081, seed, limit=256))) for seed in (1, 1,
+                                                                                                      2)]
     (x, y), (x_again, y_again), (x_other, y_other) = first
     assert x.shape == (32, 1, 28, 28) and y.shape == (32,)
-    assert torch.equal(x, x_again) and torch.equal(y, y_again)  # the same seed: the same batch, augmented alike
+    assert torch.equal(x, x_again) and torch.equal(y,
+                                                   y_again)  # the same seed: the same batch, augmented alike
     assert not torch.equal(y, y_other)
     assert -0.5 < x.mean() < 0.5 and x.min() == pytest.approx(-0.1307 / 0.3081, abs=1e-4)  # background
 
