@@ -142,3 +142,13 @@ def test_a_row_with_some_seeds_missing_or_made_on_two_machines_is_refused(tmp_pa
     utils.write_json(tmp_path / "final_seed2.json", fake_run("final", 2, 99.4, cpu="another processor"))
     with pytest.raises(ValueError, match="mix runs made differently .cpu another processor / c."):
         report.load_runs("final", tmp_path, range(3))
+
+
+def test_the_ten_seed_runs_in_progress_are_of_the_current_recipes_and_one_machine():
+    """results/next/ holds the ten-seed runs as they land (make results): each of the current recipe and
+    network, every row's files made alike (device, threads, torch, processor), each naming its commit."""
+    folder = ROOT / "results" / "next"
+    names = sorted({path.name.split("_seed")[0] for path in folder.glob("*_seed*.json")})
+    for name in names:
+        runs = report.load_runs(name, folder)
+        assert runs and all(r["commit"] and r["cpu"] for r in runs), name
