@@ -29,7 +29,7 @@ lint: $(STAMP)  ## ruff over the scripts, the tests and the notebook (settings: 
 	$(BIN)/ruff check .
 
 test: lint  ## lint, then the whole suite: unit tests, the full final-recipe training, the notebook in smoke mode
-	S6_SMOKE=1 $(BIN)/python -m pytest tests S6_MNIST.ipynb --nbval-lax --nbval-current-env
+	S6_SMOKE=1 $(BIN)/python -m pytest tests S6_MNIST.ipynb --nbval-lax --nbval-current-env --durations=10
 
 test-fast: $(STAMP)  ## unit tests only (seconds)
 	$(BIN)/python -m pytest tests -m "not slow"
