@@ -3,6 +3,7 @@ runs' raw weights, and the first epoch from which a run holds the target."""
 from dataclasses import asdict
 
 import pytest
+import torch
 
 import model
 import report
@@ -42,49 +43,63 @@ def write_run(folder, name, seed, final_acc, raw_acc=None):
         "history": [row]})
 
 
-def test_ablation_rows_are_judged_against_the_final_model_seed_by_seed(tmp_path):
-    finals = [99.5, 99.4, 99.6, 99.45, 99.55]
-    for seed, acc in enumerate(finals):
-        write_run(tmp_path, "final", seed, acc, raw_acc=acc - 0.05)
-        write_run(tmp_path, "minus_augment", seed, acc - 0.2 + 0.01 * seed)     # paired: a clear loss
-        write_run(tmp_path, "minus_capacity", seed, 99.45 + 0.03 * (seed % 2))  # unpaired
+def write_rows(folder, rows: dict[str, list[float]], seeds=report.SEEDS):
+    for name, accs in rows.items():
+        for seed, acc in zip(seeds, accs, strict=True):
+            write_run(folder, name, seed, acc)
+
+
+def test_ablation_rows_are_judged_against_the_final_model_by_one_comparison_each(tmp_path):
+    finals = [99.5, 99.4, 99.6, 99.45, 99.55, 99.5, 99.42, 99.58, 99.47, 99.52]
+    write_rows(tmp_path, {
+        "final": finals,
+        "minus_augment": [a - 0.2 + 0.01 * (i % 3) for i, a in enumerate(finals)],  # paired: a clear loss
+        "speed": [a + 0.01 * (-1) ** i for i, a in enumerate(finals)],              # the raw weights: a tie
+        "minus_capacity": [99.45 + 0.03 * (i % 2) for i in range(10)]})            # unpaired
+    report._comparisons.clear()
     rows = report.ablation_summaries(report.ABLATIONS, tmp_path)
     assert list(rows) == ["minus_augment", "minus_average", "minus_capacity"]  # rows without runs left out
-    assert rows["minus_augment"]["paired"] and rows["minus_augment"]["versus"]["verdict"] == "lower"
-    assert rows["minus_average"]["final_test_acc"] == pytest.approx([a - 0.05 for a in finals])
-    assert rows["minus_average"]["versus"]["diff"] == pytest.approx(-0.05)
-    assert not rows["minus_capacity"]["paired"]
-    assert rows["minus_capacity"]["versus"] == report.compare(finals,
-                                                              rows["minus_capacity"]["final_test_acc"])
+    augment, average, capacity = (rows[n]["keep"]["accuracy"] for n in rows)
+    assert augment["paired"] and augment["verdict"] == "lower" and rows["minus_augment"]["keep"]["keep"]
+    assert average["paired"] and average["verdict"] == "within noise"
+    assert not rows["minus_average"]["keep"]["keep"]
+    assert not capacity["paired"] and capacity is not None
+    assert rows["minus_average"]["final_test_acc"] == [a + 0.01 * (-1) ** i for i, a in enumerate(finals)]
     table = report.ablation_table(rows, tmp_path)
-    assert "minus_augment: augmentation" in table and "| paired |" in table and "| unpaired |" in table
-    assert "lower (-0.18 ± 0.01)" in table  # differences -0.20 ... -0.16
-
-
-def test_each_row_says_from_which_epoch_it_holds_the_target_the_average_row_by_its_raw_weights(tmp_path):
-    for seed in report.SEEDS:  # a row has every seed or none
-        rows = [{"epoch": e, "test_acc": avg, "test_acc_raw": raw, "train_eval_acc": 99.0, "seconds": 1.0}
-                for e, (avg, raw) in enumerate([(99.2, 98.0), (99.45, 99.3), (99.5, 99.42)], start=1)]
-        utils.write_json(tmp_path / f"final_seed{seed}.json", {
-            "model": "final", "params": utils.count_params(model.MODELS["final"]()), "seed": seed,
-            "epochs": 3,
-            "recipe": asdict(model.RECIPES["final"]), "complete": True, "dry_run": False,
-            "final_test_acc": rows[-1]["test_acc"], "history": rows})
-    summaries = report.ablation_summaries({"minus_average": "the weight average"}, tmp_path)
-    n = len(report.SEEDS)
-    assert summaries["minus_average"]["holding"] == [3] * n  # the raw weights hold 99.4 % from epoch 3
-    table = report.ablation_table(summaries, tmp_path)
-    # the final model's row, then the raw weights' row
-    assert f"| 2 ({n} of {n}) |" in table and f"| 3 ({n} of {n}) |" in table
+    assert "minus_augment: augmentation" in table
+    assert "(paired, n=10)" in table and "(unpaired, n=10)" in table
+    assert f"| {report.verdict_text(augment)} |" in table and "goes: neither, a tie" in table
 
 
 def test_every_ablation_and_control_is_a_registered_model_with_the_final_recipe_but_one_change():
     final = asdict(model.RECIPES["final"])
     for name in {**report.ABLATIONS, **report.SCHEDULE_CONTROLS}:
+        name = report.SAME_RUNS.get(name, name)
         changed = {k for k, v in asdict(model.RECIPES[name]).items() if v != final[k]}
         same_net = model.MODELS[name] is model.MODELS["final"]
         assert same_net or not changed, f"{name} changes both the network and the recipe"
         assert same_net == (name not in ("minus_batchnorm", "minus_dropout", "minus_capacity")), name
         one_part = [{"rotate_deg", "translate", "scale"}, {"schedule", "lr"}]  # augmentation; a constant LR
         assert len(changed) <= 1 or changed in one_part, f"{name} changes {changed}"
-        assert (name in report.PAIRED) == (same_net or name == "minus_dropout"), name
+        # the same starting weights (and batch size): every recipe-only row, and dropout (it holds none)
+        assert report.shares_start("final", name) == (same_net or name == "minus_dropout"), name
+
+
+@pytest.mark.parametrize("row", [r for r in {**report.ABLATIONS, **report.SCHEDULE_CONTROLS}
+                                 if model.MODELS[report.SAME_RUNS.get(r, r)] is model.MODELS["final"]])
+def test_each_recipe_only_row_trains_differently_from_the_final_model(row, synthetic_mnist):
+    """The setting a row changes reaches training: `fit` cannot ignore Nesterov, momentum cycling, weight
+    decay, the schedule or the augmentation and leave the row secretly the final recipe (or the reverse)."""
+    def trained(name):
+        net = utils.make_model(name, 0)
+        recipe = utils.with_overrides(model.RECIPES[name], epochs=2)  # OneCycle needs a warm-up step
+        history = utils.fit(net, recipe, synthetic_mnist, seed=0, progress=False)
+        return history, [p.detach().clone() for p in net.parameters()]
+
+    row = report.SAME_RUNS.get(row, row)
+    (final_history, final_weights), (row_history, row_weights) = trained("final"), trained(row)
+    if row == "speed":  # the weight average is the one change: the same steps, the averaged weights read
+        assert [r["test_acc"] for r in row_history] == [r["test_acc_raw"] for r in final_history]
+        assert [r["test_acc"] for r in final_history] != [r["test_acc_raw"] for r in final_history]
+        return
+    assert any(not torch.equal(a, b) for a, b in zip(final_weights, row_weights, strict=True)), row

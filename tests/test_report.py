@@ -26,9 +26,28 @@ def test_a_difference_is_an_effect_only_beyond_twice_its_standard_error():
     assert result["diff"] == pytest.approx(0.1) and result["se"] == pytest.approx(0.1)
 
 
-def test_print_seeds_says_which_command_makes_missing_results(tmp_path, capsys):
-    report.print_seeds("capacity", tmp_path)
-    assert "make results MODELS=capacity" in capsys.readouterr().out
+def test_the_checklist_compares_correct_counts_not_floats(tmp_path, capsys):
+    run = {"model": "final", "params": utils.count_params(model.MODELS["final"]()), "epochs": 9,
+           "recipe": dataclasses.asdict(model.RECIPES["final"]), "complete": True, "dry_run": False}
+    for seed in (*report.SEEDS, *report.HELDOUT_SEEDS):  # 99.39999... is 9,940 correct: it holds
+        acc = 99.39999723434448 if seed == 110 else 99.5
+        history = [{"epoch": e, "test_acc": acc, "train_eval_acc": 99.6, "seconds": 1.0}
+                   for e in range(1, 10)]
+        utils.write_json(tmp_path / f"final_seed{seed}.json",
+                         {**run, "seed": seed, "final_test_acc": acc, "history": history})
+    checks = {r: (shown, met) for r, shown, met in report.requirements(tmp_path)}
+    held_out = "last epoch ≥ 99.4 % on every one of the held-out seeds 110–114"
+    assert checks[held_out] == ("lowest 9,940 of 10,000 correct", True)
+    assert all(met for _, met in checks.values())
+    report.print_checklist(tmp_path)
+    assert "✓ parameters < 20,000" in capsys.readouterr().out
+
+
+def test_print_method_counts_the_comparisons_and_the_false_effects_expected():
+    planned = report.planned_comparisons()
+    assert len(planned) == len({(b, a, f) for b, a, f in planned})
+    assert ("speed", "final", "holds_from") in planned  # the same runs as final → minus_average: counted once
+    assert ("final", "minus_average", "holds_from") not in planned
 
 
 def test_every_public_result_names_the_repository_and_file_it_was_read_in():
@@ -142,13 +161,3 @@ def test_a_row_with_some_seeds_missing_or_made_on_two_machines_is_refused(tmp_pa
     utils.write_json(tmp_path / "final_seed2.json", fake_run("final", 2, 99.4, cpu="another processor"))
     with pytest.raises(ValueError, match="mix runs made differently .cpu another processor / c."):
         report.load_runs("final", tmp_path, range(3))
-
-
-def test_the_ten_seed_runs_in_progress_are_of_the_current_recipes_and_one_machine():
-    """results/next/ holds the ten-seed runs as they land (make results): each of the current recipe and
-    network, every row's files made alike (device, threads, torch, processor), each naming its commit."""
-    folder = ROOT / "results" / "next"
-    names = sorted({path.name.split("_seed")[0] for path in folder.glob("*_seed*.json")})
-    for name in names:
-        runs = report.load_runs(name, folder)
-        assert runs and all(r["commit"] and r["cpu"] for r in runs), name
