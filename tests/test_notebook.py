@@ -115,7 +115,7 @@ def numbers(text: str) -> set[str]:
 
 def small_counts(text: str) -> set[str]:
     """Numbers a sentence may use without a phrase: counts and epochs up to 20, the target, the limits."""
-    fixed = {f"{model.TARGET}", "20,000", "10,000", "0–9", "110–114"}
+    fixed = {f"{model.TARGET}", f"{model.TARGET:.2f}", "20,000", "10,000", "0–9", "110–114"}
     return {n for n in numbers(text) if n in fixed or (n.isdigit() and int(n) <= 20)}
 
 
