@@ -194,7 +194,8 @@ def test_the_readmes_prose_types_no_result_every_figure_is_in_a_generated_sectio
     prose = re.sub(r"\]\([^)]*\)", "]", text).replace("Python ≥ 3.10", "")  # links; zip's strict=
     prose = prose.replace('"50/10k split, basically', "")  # the assignment's own words, quoted
     sources = ("model.py", "utils.py", "mnist.py", "photos.py", "predict.py", "bench.py", "train.py",
-               "Makefile", "requirements.txt", "report.py", "tests/scanned_digit.py", ".github/workflows/ci.yml")
+               "Makefile", "requirements.txt", "report.py", "tests/scanned_digit.py",
+               ".github/workflows/ci.yml")
     code = " ".join((ROOT / name).read_text() for name in sources)
     figures = {n.lstrip("+−-") for n in NUMBER.findall(prose)} - small_counts(prose)
     missing = {n for n in figures if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", code)}
