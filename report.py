@@ -558,8 +558,8 @@ def print_average_comparison(folder: str | Path = "results") -> None:
               f"holds ≥ {model.TARGET} % from epoch {_range(c[key]['holding'])} "
               f"({sum(e is not None for e in c[key]['holding'])} of {len(c[key]['holding'])} seeds)")
     v = compare_paired(c["test_acc_avg_buffers"]["final_values"], c["test_acc"]["final_values"])
-    print(f"  last epoch, recomputed - averaged statistics (paired): {v['diff']:+.2f} ± {v['se']:.2f} "
-          f"-> {v['verdict']}")
+    print(f"  last epoch, recomputed - averaged statistics, seed by seed: {v['diff']:+.2f} ± {v['se']:.2f} "
+          "(standard error)")
 
 
 def plot_curves(name: str, history: list[dict], title: str = "", folder: str | Path = "results",

@@ -153,7 +153,8 @@ def test_each_analysis_is_short_and_quotes_only_its_results_figures(name):
     assert NUMBER.search(target), f"{name}: the Target states what we expect, with a number"
     assert word_count(analysis) <= 100, f"{name}: the Analysis is at most 100 words"
     claims = result_claims(name)
-    assert not unclaimed(analysis, claims), f"{name}: {unclaimed(analysis, claims)}"
+    printed = numbers(" ".join(outputs_of(c) for c in cells))  # what its own cells printed
+    assert not unclaimed(analysis, claims) - printed, f"{name}: {unclaimed(analysis, claims) - printed}"
     assert not loose_verdicts(analysis, claims), f"{name}: a verdict outside its comparison"
 
 
@@ -276,6 +277,13 @@ def test_the_stored_tables_are_todays(table, build):
 
 
 # -- the appendix's analyses -----------------------------------------------------------------------------
+def listed(analysis: str, word: str) -> list[str]:
+    """The `rows` named in the sentence that follows `word` (up to its full stop)."""
+    if word not in analysis:
+        return []
+    return sorted(re.findall(r"`\w+`", re.split(r"\.(?:\s|$)", analysis.split(word, 1)[1])[0]))
+
+
 def rows_claims(rows: dict) -> list[str]:
     """Both comparisons of every row, as verdict phrases."""
     return [
@@ -291,18 +299,13 @@ def test_the_appendix_says_what_the_rule_keeps_and_what_goes(title, rows):
     decisions = {row: report.keep_decision(row, ROOT / "results") for row in rows}
     kept = sorted(f"`{r}`" for r, d in decisions.items() if d["keep"])
     gone = sorted(f"`{r}`" for r, d in decisions.items() if not d["keep"])
-    said_kept = sorted(re.findall(r"`\w+`", analysis.split("Kept:", 1)[1].split(".")[0])) if kept else []
-    said_gone = (
-        sorted(re.findall(r"`\w+`", analysis.split("Tied, so the part goes:", 1)[1].split(".")[0]))
-        if gone
-        else []
-    )
+    said_kept, said_gone = listed(analysis, "Kept:"), listed(analysis, "goes:")
     if title == "D.":  # minus_onecycle is both an ablation and a control: said in C
-        kept = [r for r in kept if r != "`minus_onecycle`"]
-        said_kept = [r for r in said_kept if r != "`minus_onecycle`"]
+        kept, said_kept = ([r for r in rows if r != "`minus_onecycle`"] for rows in (kept, said_kept))
     assert (said_kept, said_gone) == (kept, gone), "the rule's verdict per row"
     claims = rows_claims(rows)
-    assert not unclaimed(analysis, claims), unclaimed(analysis, claims)
+    printed = numbers(" ".join(outputs_of(c) for c in section(title)))
+    assert not unclaimed(analysis, claims) - printed, unclaimed(analysis, claims) - printed
     assert not loose_verdicts(analysis, claims)
 
 
@@ -384,3 +387,14 @@ def test_every_lesson_in_the_notebook_has_its_check_and_no_loose_figures():
     assert len(bullets) == len(LESSONS), "a lesson without its check in LESSONS (or a check without a lesson)"
     for bullet in bullets:
         assert not unclaimed(bullet, []), bullet
+
+
+@pytest.mark.parametrize("title, label", [
+    ("A.", "Analysis"), ("B.", "Analysis"), ("F.", "Analysis"), ("Where it errs", "Analysis"),
+    ("The final model", "Which parts it needs")])
+def test_the_other_analyses_quote_only_what_their_section_printed(title, label):
+    cells = section(title)
+    analysis = labelled(cells, label)
+    printed = numbers(" ".join(outputs_of(c) for c in cells))
+    assert not unclaimed(analysis, []) - printed, unclaimed(analysis, []) - printed
+    assert not loose_verdicts(analysis, []), "a verdict belongs beside the comparison it is"
