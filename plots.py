@@ -35,8 +35,8 @@ def plot_history(history: list[dict], title: str = "", save: str | Path | None =
     import matplotlib.pyplot as plt
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
-    curves = (("train", ":", "train batches (running, train mode)"),
-              ("train_eval", "-o", "train images (clean, eval mode)"), ("test", "-s", "test (eval mode)"))
+    curves = (("train", ":", "train batches (running: augmented, dropout on)"),
+              ("train_eval", "-o", "train images (clean: as the test set is read)"), ("test", "-s", "test"))
     shown = []
     for key, style, label in curves:
         line, = ax_loss.plot(epochs, [r[f"{key}_loss"] for r in history], style, ms=3, label=label)
@@ -55,14 +55,15 @@ def plot_history(history: list[dict], title: str = "", save: str | Path | None =
     bottom, top = min(shown) - 0.1, max(max(shown), TARGET) + 0.1
     below = [f"{r['train_acc']:.1f}" for r in history if r["train_acc"] < bottom]
     ax_acc.axhline(TARGET, color="grey", ls="--", lw=1, label=f"{TARGET}% target")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log",
-                title=f"{title}: loss".strip(": "))
-    ax_acc.set(xlabel="epoch", title=f"{title}: accuracy".strip(": "), ylim=(bottom, top),
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log", title="loss")
+    ax_acc.set(xlabel="epoch", title="accuracy", ylim=(bottom, top),
                ylabel="accuracy (%)" + (f"\n(train batches below: {', '.join(below)} %)" if below else ""))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the data, never on it
     ax_loss.legend(fontsize=7, loc="upper right")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     show_figure(fig, save)
 
