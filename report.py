@@ -502,7 +502,7 @@ def plot_ablations(summaries: dict[str, dict], title: str, save: str | Path | No
 
     final = {r["seed"]: r["final_test_acc"] for r in load_runs(model.DEFAULT_MODEL, folder, SEEDS)}
     trained = {n: s for n, s in summaries.items() if s["min"] > 90}
-    failed = [f"{n} ({s['mean']:.1f} %)" for n, s in summaries.items() if n not in trained]
+    failed = [f"{n} (a seed at {s['min']:.2f} %)" for n, s in summaries.items() if n not in trained]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(trained), 1)))
     for i, s in enumerate(trained.values()):
         diffs = [a - final[seed] for seed, a in zip(s["seeds"], s["final_test_acc"], strict=True)]
@@ -512,7 +512,8 @@ def plot_ablations(summaries: dict[str, dict], title: str, save: str | Path | No
     ax.axvline(0, color="grey", lw=1)
     ax.set(yticks=range(len(trained)), yticklabels=list(trained),
            xlabel=f"last-epoch test accuracy minus the final model's (points); bar: mean ± {BAR:g} SE")
-    ax.set_title(title + (f"\\ndid not train: {', '.join(failed)}" if failed else ""), fontsize=10)
+    ax.set_title(title + (f"\nnot drawn, a seed did not train: {', '.join(failed)}" if failed else ""),
+                 fontsize=10)
     ax.invert_yaxis()
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
