@@ -355,8 +355,7 @@ LESSONS = {
         c("batchnorm", "dropout", "gap") == "narrower" and c("capacity", "augment", "gap") == "narrower"
     ),
     "GAP frees parameters at a cost in accuracy, which the capacity convolutions buy back": lambda: (
-        c("dropout", "gap") == "lower"
-        and c("gap", "capacity") == "higher"
+        c("dropout", "gap") == "lower" and c("gap", "capacity") == "higher"
     ),
     "OneCycle gives the largest gain of the training changes": lambda: (
         c("augment", "onecycle") == "higher"
@@ -367,7 +366,9 @@ LESSONS = {
         )
     ),
     "The weight average makes 99.4 % hold sooner": lambda: c("speed", "final", "holds_from") == "sooner",
-    "The goal holds on five seeds not used before": lambda: heldout_min_correct() >= round(model.TARGET * 100),
+    "The goal holds on five seeds not used before": lambda: (
+        heldout_min_correct() >= round(model.TARGET * 100)
+    ),
 }
 
 
@@ -389,9 +390,16 @@ def test_every_lesson_in_the_notebook_has_its_check_and_no_loose_figures():
         assert not unclaimed(bullet, []), bullet
 
 
-@pytest.mark.parametrize("title, label", [
-    ("A.", "Analysis"), ("B.", "Analysis"), ("F.", "Analysis"), ("Where it errs", "Analysis"),
-    ("The final model", "Which parts it needs")])
+@pytest.mark.parametrize(
+    "title, label",
+    [
+        ("A.", "Analysis"),
+        ("B.", "Analysis"),
+        ("F.", "Analysis"),
+        ("Where it errs", "Analysis"),
+        ("The final model", "Which parts it needs"),
+    ],
+)
 def test_the_other_analyses_quote_only_what_their_section_printed(title, label):
     cells = section(title)
     analysis = labelled(cells, label)
