@@ -41,7 +41,7 @@ def test_plot_history_draws_each_curve_from_the_history(figures):
     assert line_data(ax_loss) == [[r[f"{k}_loss"] for r in history] for k in kinds]
     assert line_data(ax_acc)[:3] == [[r[f"{k}_acc"] for r in history] for k in kinds]
     assert line_data(ax_acc)[3] == [model.TARGET] * 2  # the target line
-    assert figures[0]._suptitle.get_text() == "t" and ax_acc.get_title() == "accuracy"  # the title once, above
+    assert figures[0]._suptitle.get_text() == "t" and ax_acc.get_title() == "accuracy"  # one title, above
     assert ax_loss.get_yscale() == "log"
 
 
