@@ -351,10 +351,12 @@ def heldout_min_correct() -> int:
 
 LESSONS = {
     "BatchNorm makes the first epoch better": lambda: (
-        c("baseline", "batchnorm", "epoch1_test_acc") == "higher"
+        c("baseline", "batchnorm", "epoch1_test_acc") == c("baseline", "batchnorm") == "higher"
     ),
     "Dropout and augmentation narrow the train–test gap": lambda: (
-        c("batchnorm", "dropout", "gap") == "narrower" and c("capacity", "augment", "gap") == "narrower"
+        c("batchnorm", "dropout", "gap") == c("capacity", "augment", "gap") == "narrower"
+        and c("batchnorm", "dropout") == "higher"
+        and c("capacity", "augment") == "within noise"
     ),
     "GAP frees parameters at a cost in accuracy, which the capacity convolutions buy back": lambda: (
         c("dropout", "gap") == "lower" and c("gap", "capacity") == "higher"
@@ -366,6 +368,9 @@ LESSONS = {
             < report.comparison("augment", "onecycle", folder=ROOT / "results")["diff"]
             for a, b in (("capacity", "augment"), ("onecycle", "speed"), ("speed", "final"))
         )
+        and keep("onecycle_constant_lr")
+        and keep("onecycle_low_peak")
+        and not keep("onecycle_fixed_momentum")
     ),
     "The weight average makes 99.4 % hold sooner": lambda: c("speed", "final", "holds_from") == "sooner",
     "The goal holds on five seeds not used before": lambda: (
