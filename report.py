@@ -201,8 +201,9 @@ _comparisons: dict[tuple, dict] = {}
 
 
 def shares_start(before: str, after: str) -> bool:
-    """True when two rows' runs of one seed start from the same initial weights and draw the same batches in
-    their first epoch (the same batch size): their difference is then taken seed by seed (paired). Where one
+    """True when two rows' runs of one seed start from the same initial weights (checked parameter by
+    parameter) with the same batch size, so their first epoch draws the same batches (one generator, seeded
+    alike): their difference is then taken seed by seed (paired). Two network classes can pass. Where one
     row augments and the other does not, the batch streams part after epoch 1; they are paired all the same,
     since pairing only takes out what the seed gives both, and what differs later is in the standard error."""
     before, after = SAME_RUNS.get(before, before), SAME_RUNS.get(after, after)
