@@ -514,6 +514,16 @@ MODELS: dict[str, type[nn.Module]] = {
     "onecycle_constant_lr": SpeedNet,
     "onecycle_low_peak": SpeedNet,
     "onecycle_fixed_momentum": SpeedNet,
+    "simple": SpeedNet,
+    "simple_minus_batchnorm": MinusBatchNormNet,
+    "simple_minus_dropout": MinusDropoutNet,
+    "simple_minus_capacity": MinusCapacityNet,
+    "simple_minus_augment": SpeedNet,
+    "simple_minus_onecycle": SpeedNet,
+    "simple_minus_weight_decay": SpeedNet,
+    "simple_minus_average": SpeedNet,
+    "simple_constant_lr": SpeedNet,
+    "simple_low_peak": SpeedNet,
     "tiny": TinyNet,
     "accurate": AccurateNet,
     "sprint": SpeedNet,
@@ -528,6 +538,7 @@ _AUGMENT = dict(rotate_deg=10.0, translate=0.1, scale=0.1)  # ±10°, ±2.8 px, 
 _ONECYCLE = dict(optimizer="sgd", schedule="onecycle", lr=0.1, momentum=0.9, weight_decay=5e-4)
 _SPEED = Recipe(epochs=9, batch_size=128, **_ONECYCLE, **_AUGMENT, channels_last=True)
 _FINAL = replace(_SPEED, ema_decay=0.995)
+_SIMPLE = replace(_FINAL, nesterov=False, cycle_momentum=False)
 RECIPES: dict[str, Recipe] = {
     "baseline": _PLAIN,
     "batchnorm": _PLAIN,
@@ -558,6 +569,19 @@ RECIPES: dict[str, Recipe] = {
     "onecycle_constant_lr": replace(_FINAL, schedule="none"),          # OneCycle's peak 0.1, held constant
     "onecycle_low_peak": replace(_FINAL, lr=_PLAIN.lr),                # OneCycle peaking at 0.02
     "onecycle_fixed_momentum": replace(_FINAL, cycle_momentum=False),  # momentum held at 0.9
+    # The rule's simpler recipe: on seeds 0-9 Nesterov and momentum cycling tie with their absence, so both go
+    # (plain momentum, held at 0.9). It and every row built on it are being trained seed by seed; when all ten
+    # seeds are in, `simple` becomes `final` and its rows the ablations and controls (issue 37).
+    "simple": _SIMPLE,
+    "simple_minus_batchnorm": _SIMPLE,
+    "simple_minus_dropout": _SIMPLE,
+    "simple_minus_capacity": _SIMPLE,
+    "simple_minus_augment": replace(_SIMPLE, rotate_deg=0.0, translate=0.0, scale=0.0),
+    "simple_minus_onecycle": replace(_SIMPLE, schedule="none", lr=_PLAIN.lr),
+    "simple_minus_weight_decay": replace(_SIMPLE, weight_decay=0.0),
+    "simple_minus_average": replace(_SIMPLE, ema_decay=0.0),
+    "simple_constant_lr": replace(_SIMPLE, schedule="none"),
+    "simple_low_peak": replace(_SIMPLE, lr=_PLAIN.lr),
     # Milder augmentation (a net this small under-fits), twice the steps (batch 64), a longer anneal, weight
     # average, 2 clean last epochs.
     "tiny": Recipe(epochs=15, batch_size=64, **_ONECYCLE, rotate_deg=7.0, translate=0.07, scale=0.07,
