@@ -6,13 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUFF_VERSION := 0.17.6  # the linter, pinned: a new release may add findings on its own
 SEEDS  ?= 0 1 2 3 4 5 6 7 8 9
-ITERATIONS := baseline batchnorm dropout gap capacity augment onecycle speed final
-ABLATIONS  := minus_batchnorm minus_dropout minus_capacity minus_augment minus_onecycle minus_weight_decay minus_nesterov
-CONTROLS   := onecycle_constant_lr onecycle_low_peak onecycle_fixed_momentum
-# The rule's simpler recipe and the rows built on it, being run (model.py: they become final and its ablations)
-SIMPLE     := simple simple_minus_batchnorm simple_minus_dropout simple_minus_capacity simple_minus_augment \
-              simple_minus_onecycle simple_minus_weight_decay simple_minus_average simple_constant_lr simple_low_peak
-MODELS ?= $(ITERATIONS) $(ABLATIONS) $(CONTROLS)
+ITERATIONS := baseline batchnorm dropout gap capacity augment onecycle speed average final
+ABLATIONS  := minus_batchnorm minus_dropout minus_capacity minus_augment minus_onecycle minus_weight_decay minus_average
+CONTROLS   := onecycle_constant_lr onecycle_low_peak
+DROPPED    := minus_nesterov onecycle_fixed_momentum
+MODELS ?= $(ITERATIONS) $(ABLATIONS) $(CONTROLS) $(DROPPED)
 JOBS   ?= 2
 
 .PHONY: install train lint test test-fast notebook bench results readme photos colab lab clean

@@ -36,32 +36,38 @@ ITERATIONS = {  # name → (what it changes, its Target, the figures that Target
     "onecycle": ("constant LR 0.02 → OneCycle, peak 0.1", "a higher last epoch", ("final_test_acc",)),
     "speed": ("CapacityNet → SpeedNet: the same parameters, fewer operations",
               "the same accuracy, less time", ("final_test_acc",)),
-    "final": ("test a moving average of the weights", "99.4 % held sooner", ("holds_from", "final_test_acc")),
+    "average": ("test a moving average of the weights", "99.4 % held sooner",
+                ("holds_from", "final_test_acc")),
+    "final": ("Nesterov → plain momentum, cycled → held at 0.9 (the rule: two parts that earn nothing)",
+              "no lower, no later, with two parts fewer", ("holds_from", "final_test_acc")),
 }
 SEEDS = tuple(range(10))                   # the learning log's seeds: every choice was made looking at them
 HELDOUT_SEEDS = (110, 111, 112, 113, 114)  # fresh seeds, fixed before looking: every goal is reported here
 # The final model with one part taken away (name → what is taken away). Rows that change only the recipe,
 # or drop a layer that holds no weights, start from the final model's initial weights and batch order seed by
-# seed: their difference from it is taken seed by seed (paired). minus_average needs no run of its own: the
-# weight average does not touch training, so it is the final runs' own raw weights (test_acc_raw), the same
-# numbers `make results MODELS=minus_average` gives (a test checks that).
+# seed: their difference from it is taken seed by seed (paired).
 ABLATIONS = {
     "minus_batchnorm": "BatchNorm (conv biases back)",
     "minus_dropout": "Dropout2d before the classifier",
     "minus_augment": "augmentation",
     "minus_onecycle": "OneCycle → constant LR 0.02",
     "minus_weight_decay": "weight decay 5e-4",
-    "minus_nesterov": "Nesterov → plain momentum",
     "minus_average": "the weight average (its raw weights)",
     "minus_capacity": "three 24-ch convs at 6×6 → one 16-ch",
 }
-# The schedule taken apart (OneCycle changed its shape, its peak and momentum at once): each row undoes some.
+# The schedule taken apart (OneCycle changed the LR's shape and its peak at once): each row undoes some.
 SCHEDULE_CONTROLS = {
-    "minus_onecycle": "constant LR 0.02 (shape, peak and momentum cycling undone)",
-    "onecycle_constant_lr": "constant LR 0.1 (shape and momentum cycling undone, peak kept)",
+    "minus_onecycle": "constant LR 0.02 (shape and peak undone)",
+    "onecycle_constant_lr": "constant LR 0.1 (shape undone, peak kept)",
     "onecycle_low_peak": "OneCycle peaking at 0.02 (peak undone)",
-    "onecycle_fixed_momentum": "OneCycle, momentum held at 0.9",
 }
+# The two parts the rule dropped, each taken away from the recipe before it did (iteration 9's, "average"):
+# the evidence for iteration 10. Compared with that recipe, not with the final one.
+DROPPED = {
+    "minus_nesterov": "Nesterov → plain momentum",
+    "onecycle_fixed_momentum": "OneCycle's momentum cycling → held at 0.9",
+}
+BASE = {row: "average" for row in DROPPED}  # the row each ablation is compared with; others: the final model
 SPEED_GOALS = {  # bench.json key → (the goal, ×; what it measures)
     "speedup": (10, "final: seconds to 99.4 %, against the reference's"),
     "sprint_speedup": (30, "sprint: seconds for its 3 epochs, against the reference's to 99.4 %"),
@@ -183,9 +189,6 @@ def first_epoch_holding(history: list[dict], key: str = "test_acc",
 
 # -- One comparison, one verdict: every cell, table and the README print the dict `comparison` returns -------
 BAR = 2.0  # an effect: the difference is more than BAR standard errors from zero
-# Rows whose runs are another row's, step for step: the final model minus its weight average trains exactly
-# the speed iteration's steps (the average never touches training; tests/test_train.py checks it).
-SAME_RUNS = {"minus_average": "speed"}
 # Parts the assignment requires, kept whatever their ablation shows (GAP is the head itself: no row removes
 # it).
 REQUIRED_PARTS = {"minus_batchnorm": "BatchNorm", "minus_dropout": "dropout"}
@@ -206,7 +209,6 @@ def shares_start(before: str, after: str) -> bool:
     alike): their difference is then taken seed by seed (paired). Two network classes can pass. Where one
     row augments and the other does not, the batch streams part after epoch 1; they are paired all the same,
     since pairing only takes out what the seed gives both, and what differs later is in the standard error."""
-    before, after = SAME_RUNS.get(before, before), SAME_RUNS.get(after, after)
     if model.RECIPES[before].batch_size != model.RECIPES[after].batch_size:
         return False
     a, b = (list(utils.make_model(name, 0).parameters()) for name in (before, after))
@@ -230,7 +232,7 @@ def comparison(before: str, after: str, figure: str = "final_test_acc", folder: 
     BAR standard errors, named by FIGURES, else "within noise"). Computed once per question: the same two
     runs asked the other way round get the same dict, negated."""
     seeds = SEEDS if seeds is None else seeds
-    key = (SAME_RUNS.get(before, before), SAME_RUNS.get(after, after), figure, str(folder), tuple(seeds))
+    key = (before, after, figure, str(folder), tuple(seeds))
     flipped = (key[1], key[0], *key[2:])
     if flipped in _comparisons and key not in _comparisons:
         c = _comparisons[flipped]
@@ -259,11 +261,12 @@ def comparison(before: str, after: str, figure: str = "final_test_acc", folder: 
 
 
 def keep_decision(row: str, folder: str | Path = "results", seeds=None) -> dict:
-    """The one rule for every part of the final model: it stays when taking it away (`row`) lowers the last
-    epoch's accuracy or delays the epoch from which 99.4 % holds, past the bar; or when the assignment
-    requires it. Otherwise it goes (the simpler recipe wins a tie)."""
-    accuracy = comparison(model.DEFAULT_MODEL, row, "final_test_acc", folder, seeds)
-    holds = comparison(model.DEFAULT_MODEL, row, "holds_from", folder, seeds)
+    """The one rule for every part: it stays when taking it away (`row`, against BASE's recipe, the final
+    model's by default) lowers the last epoch's accuracy or delays the epoch from which 99.4 % holds, past
+    the bar; or when the assignment requires it. Otherwise it goes (the simpler recipe wins a tie)."""
+    base = BASE.get(row, model.DEFAULT_MODEL)
+    accuracy = comparison(base, row, "final_test_acc", folder, seeds)
+    holds = comparison(base, row, "holds_from", folder, seeds)
     reasons = [reason for reason, applies in (
         ("taken away, the last epoch is lower", accuracy["verdict"] == "lower"),
         (f"taken away, {model.TARGET} % holds later", holds["verdict"] == "later"),
@@ -277,25 +280,21 @@ def verdict_text(c: dict) -> str:
     return f"{c['diff']:+.2f} ± {c['se']:.2f} ({how}, n={c['n']}): {c['verdict']}"
 
 
-def row_runs(name: str, folder: str | Path = "results", seeds=None) -> list[dict]:
-    """load_runs, where a row of SAME_RUNS reads the runs it is (minus_average: the speed iteration's)."""
-    return load_runs(SAME_RUNS.get(name, name), folder, SEEDS if seeds is None else seeds)
-
-
 def planned_comparisons() -> list[tuple[str, str, str]]:
     """Every comparison the notebook and the README print a verdict for, once each: each iteration against the
     one before (its last epoch and its Target's figures), and each ablation and control against the final
-    model (its last epoch and the epoch 99.4 % holds from). Two questions about the same runs count once."""
+    model (its last epoch and the epoch 99.4 % holds from; the dropped parts' against the recipe they were
+    taken from). Two questions about the same runs count once."""
     names, planned = list(ITERATIONS), {}
     for before, after in zip(names, names[1:], strict=False):
         for figure in dict.fromkeys(("final_test_acc", *ITERATIONS[after][2])):
             planned.setdefault((before, after, figure), None)
-    for row in {**ABLATIONS, **SCHEDULE_CONTROLS}:
+    for row in {**ABLATIONS, **SCHEDULE_CONTROLS, **DROPPED}:
         for figure in ("final_test_acc", "holds_from"):
-            planned.setdefault((model.DEFAULT_MODEL, row, figure), None)
+            planned.setdefault((BASE.get(row, model.DEFAULT_MODEL), row, figure), None)
     seen, unique = set(), []
     for before, after, figure in planned:
-        key = frozenset((SAME_RUNS.get(before, before), SAME_RUNS.get(after, after))), figure
+        key = frozenset((before, after)), figure
         if key not in seen:
             seen.add(key)
             unique.append((before, after, figure))
@@ -458,7 +457,7 @@ def ablation_summaries(rows: dict[str, str], folder: str | Path = "results") -> 
     SCHEDULE_CONTROLS) with results."""
     summaries = {}
     for name, change in rows.items():
-        runs = row_runs(name, folder)
+        runs = load_runs(name, folder, SEEDS)
         if runs:
             summaries[name] = {"change": change, **model_summary(runs),
                                **seed_stats([r["final_test_acc"] for r in runs]),
@@ -468,10 +467,12 @@ def ablation_summaries(rows: dict[str, str], folder: str | Path = "results") -> 
 
 def ablation_table(summaries: dict[str, dict], folder: str | Path = "results") -> str:
     """One row per ablation or control: what it takes away, last-epoch test accuracy over seeds, the epoch
-    from which 99.4 % holds, the two comparisons with the final model and what the rule keeps."""
-    final = model_summary(load_runs(model.DEFAULT_MODEL, folder, SEEDS))
+    from which 99.4 % holds, the two comparisons with the recipe it is taken from (the final model's, or
+    BASE's) and what the rule keeps."""
+    base = _base(summaries)
+    final = model_summary(load_runs(base, folder, SEEDS))
     acc = seed_stats(final["final_test_acc"])
-    rows = [["final (nothing taken away)", f"{final['params']:,}", acc["n"],
+    rows = [[f"{base} (nothing taken away)", f"{final['params']:,}", acc["n"],
              f"{acc['mean']:.2f} ± {acc['sd']:.2f}", f"{acc['min']:.2f}–{acc['max']:.2f}",
              _holding(final["first_epoch_holding"]), "–", "–", "–"]]
     for name, s in summaries.items():
@@ -481,8 +482,16 @@ def ablation_table(summaries: dict[str, dict], folder: str | Path = "results") -
                      verdict_text(k["accuracy"]), verdict_text(k["holds_from"]),
                      ("kept: " + "; ".join(k["reasons"])) if k["keep"] else "goes: neither, a tie"])
     return markdown_table(["row", "params", "seeds", "test % mean ± sd", "min–max",
-                           f"holds ≥ {model.TARGET} % from epoch", "last-epoch test vs final",
-                           "holds-from epoch vs final", "the rule"], rows)
+                           f"holds ≥ {model.TARGET} % from epoch", f"last-epoch test vs {base}",
+                           f"holds-from epoch vs {base}", "the rule"], rows)
+
+
+def _base(summaries: dict[str, dict]) -> str:
+    """The one recipe every row of an ablation table is taken from."""
+    bases = {BASE.get(name, model.DEFAULT_MODEL) for name in summaries}
+    if len(bases) > 1:
+        raise ValueError(f"one table, one recipe to compare with: these rows have {sorted(bases)}")
+    return bases.pop() if bases else model.DEFAULT_MODEL
 
 
 def _holding(epochs: list[int | None]) -> str:
@@ -496,12 +505,13 @@ def _final_params() -> int:
 
 def plot_ablations(summaries: dict[str, dict], title: str, save: str | Path | None = None,
                    folder: str | Path = "results"):
-    """Each row's last-epoch test accuracy minus the final model's, seed by seed (dots) and the comparison's
-    difference ± BAR standard errors (bar); rows whose runs did not train are named in the title rather than
-    squashing the axis."""
+    """Each row's last-epoch test accuracy minus that of the recipe it is taken from (the final model's, or
+    BASE's), seed by seed (dots) and the comparison's difference ± BAR standard errors (bar); rows whose runs
+    did not train are named in the title rather than squashing the axis."""
     import matplotlib.pyplot as plt
 
-    final = {r["seed"]: r["final_test_acc"] for r in load_runs(model.DEFAULT_MODEL, folder, SEEDS)}
+    base = _base(summaries)
+    final = {r["seed"]: r["final_test_acc"] for r in load_runs(base, folder, SEEDS)}
     trained = {n: s for n, s in summaries.items() if s["min"] > 90}
     failed = [f"{n} (a seed at {s['min']:.2f} %)" for n, s in summaries.items() if n not in trained]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(trained), 1)))
@@ -512,7 +522,7 @@ def plot_ablations(summaries: dict[str, dict], title: str, save: str | Path | No
         ax.errorbar(c["diff"], i, xerr=BAR * c["se"], fmt="k|", ms=14, mew=2, capsize=4)
     ax.axvline(0, color="grey", lw=1)
     ax.set(yticks=range(len(trained)), yticklabels=list(trained),
-           xlabel=f"last-epoch test accuracy minus the final model's (points); bar: mean ± {BAR:g} SE")
+           xlabel=f"last-epoch test accuracy minus {base}'s (points); bar: mean ± {BAR:g} SE")
     ax.set_title(title + (f"\nnot drawn, a seed did not train: {', '.join(failed)}" if failed else ""),
                  fontsize=10)
     ax.invert_yaxis()
@@ -812,8 +822,10 @@ def readme_evidence(folder: str | Path = "results") -> str:
         f"**The final model, one part taken away at a time** (seeds {_span(SEEDS)}; the rule: a part stays "
         "when taking it away lowers the last epoch or delays the epoch 99.4 % holds from, past the bar, or "
         "when the assignment requires it):", ablation_table(ablation_summaries(ABLATIONS, folder), folder),
-        "**The schedule, taken apart** (the final recipe with one or more of OneCycle's three changes "
-        "undone):", ablation_table(ablation_summaries(SCHEDULE_CONTROLS, folder), folder)]
+        "**The schedule, taken apart** (the final recipe with one or both of OneCycle's two changes "
+        "undone):", ablation_table(ablation_summaries(SCHEDULE_CONTROLS, folder), folder),
+        "**The two parts the rule dropped** (iteration 10), each taken away from the recipe before it "
+        "(iteration 9, `average`):", ablation_table(ablation_summaries(DROPPED, folder), folder)]
     tracks = track_summaries(folder)
     if tracks:
         parts += [f"**The goals, on fresh seeds** ({_span(HELDOUT_SEEDS)}, fixed before looking):",

@@ -54,7 +54,7 @@ def test_ablation_rows_are_judged_against_the_final_model_by_one_comparison_each
     write_rows(tmp_path, {
         "final": finals,
         "minus_augment": [a - 0.2 + 0.01 * (i % 3) for i, a in enumerate(finals)],  # paired: a clear loss
-        "speed": [a + 0.01 * (-1) ** i for i, a in enumerate(finals)],              # the raw weights: a tie
+        "minus_average": [a + 0.01 * (-1) ** i for i, a in enumerate(finals)],      # the raw weights: a tie
         "minus_capacity": [99.45 + 0.03 * (i % 2) for i in range(10)]})            # unpaired
     report._comparisons.clear()
     rows = report.ablation_summaries(report.ABLATIONS, tmp_path)
@@ -71,34 +71,44 @@ def test_ablation_rows_are_judged_against_the_final_model_by_one_comparison_each
     assert f"| {report.verdict_text(augment)} |" in table and "goes: neither, a tie" in table
 
 
-def test_every_ablation_and_control_is_a_registered_model_with_the_final_recipe_but_one_change():
-    final = asdict(model.RECIPES["final"])
-    for name in {**report.ABLATIONS, **report.SCHEDULE_CONTROLS}:
-        name = report.SAME_RUNS.get(name, name)
+def test_every_ablation_and_control_is_a_registered_model_with_its_base_recipe_but_one_change():
+    for name in {**report.ABLATIONS, **report.SCHEDULE_CONTROLS, **report.DROPPED}:
+        base = report.BASE.get(name, "final")
+        final = asdict(model.RECIPES[base])
         changed = {k for k, v in asdict(model.RECIPES[name]).items() if v != final[k]}
-        same_net = model.MODELS[name] is model.MODELS["final"]
+        same_net = model.MODELS[name] is model.MODELS[base]
         assert same_net or not changed, f"{name} changes both the network and the recipe"
         assert same_net == (name not in ("minus_batchnorm", "minus_dropout", "minus_capacity")), name
         one_part = [{"rotate_deg", "translate", "scale"}, {"schedule", "lr"}]  # augmentation; a constant LR
         assert len(changed) <= 1 or changed in one_part, f"{name} changes {changed}"
         # the same starting weights (and batch size): every recipe-only row, and dropout (it holds none)
-        assert report.shares_start("final", name) == (same_net or name == "minus_dropout"), name
+        assert report.shares_start(base, name) == (same_net or name == "minus_dropout"), name
 
 
-@pytest.mark.parametrize("row", [r for r in {**report.ABLATIONS, **report.SCHEDULE_CONTROLS}
-                                 if model.MODELS[report.SAME_RUNS.get(r, r)] is model.MODELS["final"]])
-def test_each_recipe_only_row_trains_differently_from_the_final_model(row, synthetic_mnist):
+def test_the_final_recipe_is_the_average_recipe_without_the_two_dropped_parts():
+    """Iteration 10 takes away exactly what the DROPPED rows took away, nothing else."""
+    average, final = asdict(model.RECIPES["average"]), asdict(model.RECIPES["final"])
+    dropped = {k for name in report.DROPPED
+               for k, v in asdict(model.RECIPES[name]).items() if v != average[k]}
+    assert dropped == {"nesterov", "cycle_momentum"}
+    assert {k for k in final if final[k] != average[k]} == dropped
+    assert all(final[k] is False for k in dropped)
+
+
+@pytest.mark.parametrize("row", [r for r in {**report.ABLATIONS, **report.SCHEDULE_CONTROLS, **report.DROPPED}
+                                 if model.MODELS[r] is model.MODELS["final"]])
+def test_each_recipe_only_row_trains_differently_from_its_base(row, synthetic_mnist):
     """The setting a row changes reaches training: `fit` cannot ignore Nesterov, momentum cycling, weight
-    decay, the schedule or the augmentation and leave the row secretly the final recipe (or the reverse)."""
+    decay, the schedule or the augmentation and leave the row secretly its base recipe (or the reverse)."""
     def trained(name):
         net = utils.make_model(name, 0)
         recipe = utils.with_overrides(model.RECIPES[name], epochs=2)  # OneCycle needs a warm-up step
         history = utils.fit(net, recipe, synthetic_mnist, seed=0, progress=False)
         return history, [p.detach().clone() for p in net.parameters()]
 
-    row = report.SAME_RUNS.get(row, row)
-    (final_history, final_weights), (row_history, row_weights) = trained("final"), trained(row)
-    if row == "speed":  # the weight average is the one change: the same steps, the averaged weights read
+    base = report.BASE.get(row, "final")
+    (final_history, final_weights), (row_history, row_weights) = trained(base), trained(row)
+    if row == "minus_average":  # the weight average is the one change: the same steps, the averaged ones read
         assert [r["test_acc"] for r in row_history] == [r["test_acc_raw"] for r in final_history]
         assert [r["test_acc"] for r in final_history] != [r["test_acc_raw"] for r in final_history]
         return

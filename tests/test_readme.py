@@ -35,12 +35,20 @@ def test_write_readme_rewrites_only_its_sections(tmp_path):
 
 
 def test_every_row_has_ten_complete_seeds_of_its_current_recipe_made_alike():
-    rows = {*report.ITERATIONS, *report.ABLATIONS, *report.SCHEDULE_CONTROLS} - set(report.SAME_RUNS)
+    rows = {*report.ITERATIONS, *report.ABLATIONS, *report.SCHEDULE_CONTROLS, *report.DROPPED}
     for name in rows:
         runs = report.load_runs(name, ROOT / "results", report.SEEDS)  # refuses missing seeds, mixed runs
         assert [r["seed"] for r in runs] == list(report.SEEDS), name
         assert all(r.get("commit") and r.get("cpu") and r["threads"] == 1 for r in runs), name
     assert report.SEEDS == tuple(range(10))
+
+
+def test_the_final_model_without_its_average_is_its_own_raw_weights_in_results():
+    """minus_average trains the final model's steps: its runs read what the final runs' raw weights read."""
+    final, raw = (report.load_runs(name, ROOT / "results", report.SEEDS)
+                  for name in ("final", "minus_average"))
+    assert [[row["test_acc_raw"] for row in r["history"]] for r in final] == [
+        [row["test_acc"] for row in r["history"]] for r in raw]
 
 
 def test_the_registered_iterations_are_the_ones_the_learning_log_reports():
