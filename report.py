@@ -359,11 +359,20 @@ def print_checklist(folder: str | Path = "results") -> None:
         print(f"{'✓' if met else '✗'} {requirement:<58} {shown}")
 
 
-def print_live(name: str, history: list[dict]) -> None:
-    """The notebook's own run of an iteration (seed 0), its last epoch: the curves above show every epoch."""
+def print_live(name: str, history: list[dict], source: str = "this run") -> None:
+    """The notebook's run of an iteration (seed 0), its last epoch: the curves above show every epoch.
+    `source`: where the run comes from, when it was read rather than trained here."""
     last = history[-1]
-    print(f"{name}, this run (seed 0), epoch {last['epoch']}: clean train {last['train_eval_acc']:.2f} %, "
+    print(f"{name}, {source} (seed 0), epoch {last['epoch']}: clean train {last['train_eval_acc']:.2f} %, "
           f"test {last['test_acc']:.2f} %; {statistics.mean(row['seconds'] for row in history):.1f} s/epoch")
+
+
+def seed_history(name: str, seed: int, folder: str | Path = "results") -> list[dict]:
+    """One seed's epochs from results/ (load_runs' checks included): a run the notebook reads, not trains."""
+    (run,) = load_runs(name, folder, (seed,)) or [None]
+    if run is None:
+        raise ValueError(f"no {folder}/{name}_seed{seed}.json: make results MODELS={name} SEEDS={seed}")
+    return run["history"]
 
 
 def model_summary(runs: list[dict]) -> dict:

@@ -46,8 +46,13 @@ def test_the_checklist_compares_correct_counts_not_floats(tmp_path, capsys):
 def test_print_method_counts_the_comparisons_and_the_false_effects_expected():
     planned = report.planned_comparisons()
     assert len(planned) == len({(b, a, f) for b, a, f in planned})
-    assert ("speed", "final", "holds_from") in planned  # the same runs as final → minus_average: counted once
-    assert ("final", "minus_average", "holds_from") not in planned
+    assert ("average", "final", "holds_from") in planned  # iteration 10, and each ablation against its base
+    assert ("final", "minus_average", "holds_from") in planned
+    assert ("average", "minus_nesterov", "final_test_acc") in planned
+    assert not any(b == "final" and a in report.DROPPED for b, a, _ in planned)
+    rows = {**report.ABLATIONS, **report.SCHEDULE_CONTROLS, **report.DROPPED}  # minus_onecycle is in two
+    steps = list(report.ITERATIONS.values())[1:]
+    assert len(planned) == 2 * len(rows) + sum(len({"final_test_acc", *figures}) for _, _, figures in steps)
 
 
 def test_every_public_result_names_the_repository_and_file_it_was_read_in():
@@ -161,3 +166,10 @@ def test_a_row_with_some_seeds_missing_or_made_on_two_machines_is_refused(tmp_pa
     utils.write_json(tmp_path / "final_seed2.json", fake_run("final", 2, 99.4, cpu="another processor"))
     with pytest.raises(ValueError, match="mix runs made differently .cpu another processor / c."):
         report.load_runs("final", tmp_path, range(3))
+
+
+def test_seed_history_reads_one_seed_and_says_how_to_make_a_missing_one(tmp_path):
+    utils.write_json(tmp_path / "final_seed3.json", fake_run("final", 3, 99.5))
+    assert [row["epoch"] for row in report.seed_history("final", 3, tmp_path)] == list(range(1, 10))
+    with pytest.raises(ValueError, match="make results MODELS=final SEEDS=4"):
+        report.seed_history("final", 4, tmp_path)
