@@ -205,9 +205,9 @@ class GapNet(nn.Module):
 
 
 class CapacityNet(nn.Module):
-    """Iteration 5, reused by 6 and 7 (they change only the recipe): GapNet with the parameters GAP freed
-    spent at 7×7: three 24-channel convolutions where it had one 16-channel one, which take the receptive
-    field past the whole digit."""
+    """Iteration 5, reused by 6 and 7 (they change only the recipe): GapNet with more parameters spent at
+    7×7 (more than GAP freed, within 20k): three 24-channel convolutions where it had one 16-channel one,
+    which take the receptive field past the whole digit."""
 
     def __init__(self):
         super().__init__()

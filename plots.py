@@ -35,7 +35,7 @@ def plot_history(history: list[dict], title: str = "", save: str | Path | None =
     import matplotlib.pyplot as plt
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
-    curves = (("train", ":", "train batches (running: augmented, dropout on)"),
+    curves = (("train", ":", "train batches (running, in training mode)"),
               ("train_eval", "-o", "train images (clean: as the test set is read)"), ("test", "-s", "test"))
     shown = []
     for key, style, label in curves:

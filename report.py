@@ -27,7 +27,7 @@ ITERATIONS = {  # name → (what it changes, its Target, the figures that Target
     "batchnorm": ("+ BatchNorm after every conv", "higher after epoch 1 and after the last",
                   ("epoch1_test_acc", "final_test_acc")),
     "dropout": ("+ dropout 0.05 after each pool and the last conv", "a narrower train–test gap", ("gap",)),
-    "gap": ("7×7 conv classifier → 1×1 conv + GAP", "under half the parameters, most of the accuracy",
+    "gap": ("7×7 conv classifier → 1×1 conv + GAP", "under half the parameters, a little accuracy lost",
             ("final_test_acc",)),
     "capacity": ("one 16-channel conv at 7×7 → three 24-channel ones", "higher, within 20k",
                  ("final_test_acc",)),

@@ -351,9 +351,10 @@ def keep(row) -> bool:
     return report.keep_decision(row, ROOT / "results")["keep"]
 
 
-def heldout_min_correct() -> int:
+def heldout_min_correct(last: int = 1) -> int:
+    """The fewest correct test digits on the fresh seeds, over each seed's `last` epochs."""
     runs = report.load_runs(model.DEFAULT_MODEL, ROOT / "results", report.HELDOUT_SEEDS)
-    return min(round(r["history"][-1]["test_acc"] * 100) for r in runs)
+    return min(round(row["test_acc"] * 100) for r in runs for row in r["history"][-last:])
 
 
 LESSONS = {
@@ -379,8 +380,8 @@ LESSONS = {
         and keep("onecycle_low_peak")
     ),
     "The weight average makes 99.4 % hold sooner": lambda: c("speed", "average", "holds_from") == "sooner",
-    "The goal holds on five seeds not used before": lambda: (
-        heldout_min_correct() >= round(model.TARGET * 100)
+    "The goal holds on five seeds not used before": lambda: (  # through the last three epochs
+        heldout_min_correct(last=3) >= round(model.TARGET * 100)
     ),
 }
 
