@@ -4,7 +4,7 @@
     (or: make bench BENCH_JSON=PATH)
 
 - time_to_target_s: seconds from process start to the end of --model's epoch at its median epochs to
-  model.TARGET over the held-out seeds (report.HELDOUT_SEEDS in results/: epochs_to_target_median, the same
+  model.TARGET over the fresh seeds (report.HELDOUT_SEEDS in results/: epochs_to_target_median, the same
   measure as the reference's), timed as setup_s + that many epochs × epoch_s, one epoch's training and
   evaluation in this run (--model trains first, so the imports and the data are in setup_s). This run itself
   (seed 0) stops at its own first epoch at the target: epochs_to_target_this_run, time_to_target_this_run_s.
@@ -211,7 +211,7 @@ def main(argv=None) -> dict:
         runs = report.load_runs(args.model, args.results_dir, report.HELDOUT_SEEDS)
         if not runs:
             seeds = " ".join(map(str, report.HELDOUT_SEEDS))
-            raise ValueError(f"no {args.results_dir}/{args.model}_seed*.json on the held-out seeds, its "
+            raise ValueError(f"no {args.results_dir}/{args.model}_seed*.json on the fresh seeds, its "
                              f"measured epochs to {model.TARGET} %: run make results MODELS={args.model} "
                              f'SEEDS="{seeds}" first')
         ours = report.median_epochs_to_target(runs)

@@ -73,7 +73,7 @@ SPEED_GOALS = {  # bench.json key → (the goal, ×; what it measures)
     "sprint_speedup": (30, "sprint: seconds for its 3 epochs, against the reference's to 99.4 %"),
     "throughput_ratio": (2, "images/s on the reference net, ours against its PIL pipeline's"),
 }
-# The final model and the tracks beyond the assignment: each goal, and its check on the held-out seeds'
+# The final model and the tracks beyond the assignment: each goal, and its check on the fresh seeds'
 # summary (model_summary + seed_stats of the final test accuracy).
 TRACK_GOALS = {
     "final": (f"< 20,000 params, < 20 epochs, every seed ≥ {model.TARGET:.2f} %",
@@ -101,7 +101,7 @@ BENCH_ROWS = {  # bench.json key → what the README calls it
     "reference_epochs_to_target":
         "reference: median epochs to 99.4 % (results/reference_seed*.json, seeds 0–4)",
     "reference_time_to_target_s": "reference: those epochs × its s/epoch (training only, timed in this run)",
-    "epochs_to_target_median": "final: median epochs to 99.4 % (results/final_seed*.json, held-out seeds)",
+    "epochs_to_target_median": "final: median epochs to 99.4 % (results/final_seed*.json, fresh seeds)",
     "time_to_target_s": "final: setup + those epochs × its s/epoch (training and evaluation) in this run",
     "speedup": "final: speedup (×)",
     "time_to_target_this_run_s":
@@ -339,7 +339,7 @@ def requirements(folder: str | Path = "results") -> list[tuple[str, str, bool]]:
         ("global average pooling", "yes" if nn.AdaptiveAvgPool2d in layers else "no",
          nn.AdaptiveAvgPool2d in layers),
     ]
-    for label, seeds in (("recipe seeds", SEEDS), ("held-out seeds", HELDOUT_SEEDS)):
+    for label, seeds in (("seeds", SEEDS), ("fresh seeds", HELDOUT_SEEDS)):
         runs = load_runs(model.DEFAULT_MODEL, folder, seeds)
         if not runs:
             checks.append((f"≥ {model.TARGET} % on the {label} {_span(seeds)}", "not run yet", False))
@@ -615,13 +615,14 @@ def plot_iteration_curves(summaries: dict[str, dict] | None = None, folder: str 
 
 
 def print_heldout(folder: str | Path = "results") -> None:
-    """The final model on the held-out seeds: each seed's last epoch, averaged weights and raw, and the epoch
+    """The final model on the fresh seeds: each seed's last epoch, averaged weights and raw, and the epoch
     from which 99.4 % holds."""
     runs = load_runs(model.DEFAULT_MODEL, folder, HELDOUT_SEEDS)
     if not runs:
-        print(f'no held-out runs yet: make results MODELS=final SEEDS="{" ".join(map(str, HELDOUT_SEEDS))}"')
+        seeds = " ".join(map(str, HELDOUT_SEEDS))
+        print(f'no runs on the fresh seeds yet: make results MODELS=final SEEDS="{seeds}"')
         return
-    print(f"final on the held-out seeds {_span(HELDOUT_SEEDS)}, last epoch (correct of 10,000) and the epoch "
+    print(f"final on the fresh seeds {_span(HELDOUT_SEEDS)}, last epoch (correct of 10,000) and the epoch "
           f"from which ≥ {model.TARGET} % holds:")
     for r in runs:
         last = r["history"][-1]
@@ -637,7 +638,7 @@ def print_heldout(folder: str | Path = "results") -> None:
 
 
 def print_tracks(tracks: dict[str, dict]) -> None:
-    """Each track's goal on the held-out seeds, met or not."""
+    """Each track's goal on the fresh seeds, met or not."""
     for name, s in tracks.items():
         print(f"{name:9s} {'met' if s['met'] else 'NOT MET':8s} {s['goal']}\n"
               f"{'':18s} min {s['min']:.2f}, mean {s['mean']:.2f}, max {s['max']:.2f} over seeds "
@@ -677,7 +678,7 @@ def iterations_table(summaries: dict[str, dict]) -> str:
 
 
 def track_summaries(folder: str | Path = "results") -> dict[str, dict]:
-    """{track: model_summary over the held-out seeds + seed_stats of its final test accuracy + `goal` (what
+    """{track: model_summary over the fresh seeds + seed_stats of its final test accuracy + `goal` (what
     TRACK_GOALS asks), `bench` (folder's bench.json, None without one: sprint's goal needs its speed) and
     `met`}, for the final model and each track beyond it; those without results are left out."""
     summaries = {}
@@ -693,7 +694,7 @@ def track_summaries(folder: str | Path = "results") -> dict[str, dict]:
 
 
 def tracks_table(summaries: dict[str, dict]) -> str:
-    """One row per track: its size, what its recipe was chosen on and the held-out seeds it reports,
+    """One row per track: its size, what its recipe was chosen on and the fresh seeds it reports,
     final-epoch test accuracy over those (and the lowest of the last three epochs), s/epoch, and its goal, met
     or not."""
     rows = [[name, f"{s['params']:,}", s["epochs"], TRACK_CHOSEN.get(name, "–"), " ".join(map(str,
@@ -824,7 +825,7 @@ def readme_lesson(folder: str | Path = "results") -> str:
 
 
 def readme_evidence(folder: str | Path = "results") -> str:
-    """The README's second generated section: the ablations, the schedule controls, the held-out seeds, the
+    """The README's second generated section: the ablations, the schedule controls, the fresh seeds, the
     tracks beyond the assignment and the bench."""
     folder = Path(folder)
     parts = [

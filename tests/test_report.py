@@ -36,7 +36,7 @@ def test_the_checklist_compares_correct_counts_not_floats(tmp_path, capsys):
         utils.write_json(tmp_path / f"final_seed{seed}.json",
                          {**run, "seed": seed, "final_test_acc": acc, "history": history})
     checks = {r: (shown, met) for r, shown, met in report.requirements(tmp_path)}
-    held_out = "last epoch ≥ 99.4 % on every one of the held-out seeds 110–114"
+    held_out = "last epoch ≥ 99.4 % on every one of the fresh seeds 110–114"
     assert checks[held_out] == ("lowest 9,940 of 10,000 correct", True)
     assert all(met for _, met in checks.values())
     report.print_checklist(tmp_path)
