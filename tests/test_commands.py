@@ -13,6 +13,7 @@ import bench
 import colab
 import lr_finder
 import mnist
+import model
 import photos
 import predict
 import report
@@ -78,17 +79,33 @@ def test_report_refuses_a_readme_it_cannot_write_before_writing_the_plot(tmp_pat
 
 def test_ctrl_c_while_torch_is_still_loading_is_one_line():
     """SIGINT right after the first import that follows cli's (python -X importtime lists each import as
-    it finishes): train.py is still loading torch, and says so in one line, no traceback."""
-    run = subprocess.Popen([sys.executable, "-X", "importtime", "train.py", "--list-models"], cwd=ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    imported = []
-    for line in run.stderr:
-        imported.append(line.rstrip())
-        if any(name.endswith("| cli") for name in imported[:-1]):  # cli's hook is set by now
-            run.send_signal(signal.SIGINT)
-            break
-    else:
-        pytest.fail("train.py never imported cli")
+    it finishes): train.py is still loading torch, and says so in one line, no traceback. On a loaded machine
+    the signal can land where a library's own import guard swallows it, and the command then simply finishes:
+    such a try says nothing either way and is made again."""
+    for _ in range(5):
+        run = subprocess.Popen([sys.executable, "-X", "importtime", "train.py", "--list-models"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        imported = []
+        for line in run.stderr:
+            imported.append(line.rstrip())
+            if any(name.endswith("| cli") for name in imported[:-1]):  # cli's hook is set by now
+                run.send_signal(signal.SIGINT)
+                break
+        else:
+            pytest.fail("train.py never imported cli")
+        out, err = run.communicate(timeout=120)
+        said = [line for line in err.splitlines() if line and not line.startswith("import time:")]
+        if run.returncode == 0 and not said and model.DEFAULT_MODEL in out:
+            continue  # not interrupted: it listed the models
+        assert said == ["train.py: interrupted (Ctrl-C)"] and run.returncode in (-signal.SIGINT, 130)
+        return
+    pytest.fail("five tries, and the signal never interrupted train.py while it loaded")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`python train.py --list-models | head -1`: the pipe closes before train.py writes; it stops quietly."""
+    run = subprocess.Popen([sys.executable, "train.py", "--list-models"], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    run.stdout.close()  # before torch has loaded: every write train.py makes meets a closed pipe
     _, err = run.communicate(timeout=120)
-    said = [line for line in err.splitlines() if line and not line.startswith("import time:")]
-    assert said == ["train.py: interrupted (Ctrl-C)"] and run.returncode in (-signal.SIGINT, 130)
+    assert err == "" and run.returncode != 0
