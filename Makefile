@@ -12,6 +12,8 @@ CONTROLS   := onecycle_constant_lr onecycle_low_peak onecycle_fixed_momentum
 # The rule's simpler recipe and the rows built on it, being run (model.py: they become final and its ablations)
 SIMPLE     := simple simple_minus_batchnorm simple_minus_dropout simple_minus_capacity simple_minus_augment \
               simple_minus_onecycle simple_minus_weight_decay simple_minus_average simple_constant_lr simple_low_peak
+# simple with the three parts that tie on it taken away at once (model.py), being run
+LEAN       := lean
 MODELS ?= $(ITERATIONS) $(ABLATIONS) $(CONTROLS)
 JOBS   ?= 2
 
