@@ -10,6 +10,8 @@ ITERATIONS := baseline batchnorm dropout gap capacity augment onecycle speed ave
 ABLATIONS  := minus_batchnorm minus_dropout minus_capacity minus_augment minus_onecycle minus_weight_decay minus_average
 CONTROLS   := onecycle_constant_lr onecycle_low_peak
 DROPPED    := minus_nesterov onecycle_fixed_momentum
+# final with the three parts that tie on it taken away at once (model.py), being run
+LEAN       := lean
 MODELS ?= $(ITERATIONS) $(ABLATIONS) $(CONTROLS) $(DROPPED)
 JOBS   ?= 2
 
