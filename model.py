@@ -583,9 +583,9 @@ RECIPES: dict[str, Recipe] = {
     "simple_minus_average": replace(_SIMPLE, ema_decay=0.0),
     "simple_constant_lr": replace(_SIMPLE, schedule="none"),
     "simple_low_peak": replace(_SIMPLE, lr=_PLAIN.lr),
-    # On seeds 0-9 three more parts tie on `simple` (taken away, neither the last epoch is lower nor 99.4 %
-    # holds later): augmentation, weight decay and OneCycle's shape (its peak 0.1, held constant). `lean` takes
-    # all three away at once, to be compared with `simple` seed by seed before it replaces anything.
+    # On seeds 0-9 three more parts tie on `simple` (taken away, neither is the last epoch lower nor does
+    # 99.4 % hold later): augmentation, weight decay and OneCycle's shape (its peak 0.1, held constant).
+    # `lean` takes all three away at once, to be compared with `simple` seed by seed before it replaces it.
     "lean": replace(_SIMPLE, rotate_deg=0.0, translate=0.0, scale=0.0, weight_decay=0.0, schedule="none"),
     # Milder augmentation (a net this small under-fits), twice the steps (batch 64), a longer anneal, weight
     # average, 2 clean last epochs.
