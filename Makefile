@@ -10,9 +10,9 @@ ITERATIONS := baseline batchnorm dropout gap capacity augment onecycle speed ave
 ABLATIONS  := minus_batchnorm minus_dropout minus_capacity minus_augment minus_onecycle minus_weight_decay minus_average
 CONTROLS   := onecycle_constant_lr onecycle_low_peak
 DROPPED    := minus_nesterov onecycle_fixed_momentum
-# final with the three parts that tie on it taken away at once (model.py), being run
+# the final recipe without the three parts that tie on it alone, taken away together (report.TOGETHER)
 LEAN       := lean
-MODELS ?= $(ITERATIONS) $(ABLATIONS) $(CONTROLS) $(DROPPED)
+MODELS ?= $(ITERATIONS) $(ABLATIONS) $(LEAN) $(CONTROLS) $(DROPPED)
 JOBS   ?= 2
 
 .PHONY: install train lint test test-fast notebook bench results readme photos colab lab clean

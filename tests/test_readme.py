@@ -35,7 +35,8 @@ def test_write_readme_rewrites_only_its_sections(tmp_path):
 
 
 def test_every_row_has_ten_complete_seeds_of_its_current_recipe_made_alike():
-    rows = {*report.ITERATIONS, *report.ABLATIONS, *report.SCHEDULE_CONTROLS, *report.DROPPED}
+    rows = {*report.ITERATIONS, *report.ABLATIONS, *report.TOGETHER, *report.SCHEDULE_CONTROLS,
+            *report.DROPPED}
     for name in rows:
         runs = report.load_runs(name, ROOT / "results", report.SEEDS)  # refuses missing seeds, mixed runs
         assert [r["seed"] for r in runs] == list(report.SEEDS), name

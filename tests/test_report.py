@@ -50,7 +50,8 @@ def test_print_method_counts_the_comparisons_and_the_false_effects_expected():
     assert ("final", "minus_average", "holds_from") in planned
     assert ("average", "minus_nesterov", "final_test_acc") in planned
     assert not any(b == "final" and a in report.DROPPED for b, a, _ in planned)
-    rows = {**report.ABLATIONS, **report.SCHEDULE_CONTROLS, **report.DROPPED}  # minus_onecycle is in two
+    # minus_onecycle is in two
+    rows = {**report.ABLATIONS, **report.TOGETHER, **report.SCHEDULE_CONTROLS, **report.DROPPED}
     steps = list(report.ITERATIONS.values())[1:]
     assert len(planned) == 2 * len(rows) + sum(len({"final_test_acc", *figures}) for _, _, figures in steps)
 
