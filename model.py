@@ -565,9 +565,8 @@ RECIPES: dict[str, Recipe] = {
     # momentum, which the final recipe no longer does): each undoes one of the two in the final recipe.
     "onecycle_constant_lr": replace(_FINAL, schedule="none"),  # OneCycle's peak 0.1, held constant
     "onecycle_low_peak": replace(_FINAL, lr=_PLAIN.lr),        # OneCycle peaking at 0.02
-    # On seeds 0-9 three more parts tie on the final recipe (taken away, neither is the last epoch lower nor
-    # does 99.4 % hold later): augmentation, weight decay and OneCycle's shape (its peak 0.1, held constant).
-    # `lean` takes all three away at once, to be compared with `final` seed by seed before it replaces it.
+    # The parts that tie when taken away alone (augmentation, weight decay, OneCycle's shape: its peak 0.1
+    # held constant), taken away together: the rule's second step (report.TOGETHER, keep_decision).
     "lean": replace(_FINAL, rotate_deg=0.0, translate=0.0, scale=0.0, weight_decay=0.0, schedule="none"),
     # Milder augmentation (a net this small under-fits), twice the steps (batch 64), a longer anneal, weight
     # average, 2 clean last epochs.
