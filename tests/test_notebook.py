@@ -378,10 +378,11 @@ LESSONS = {
             for a, b in (("capacity", "augment"), ("onecycle", "speed"), ("speed", "average"))
         )
         and keep("onecycle_low_peak")
-        and not keep("onecycle_constant_lr")
+        and report.comparison("final", "onecycle_low_peak", folder=ROOT / "results")["diff"]
+        < report.comparison("final", "onecycle_constant_lr", folder=ROOT / "results")["diff"]
     ),
     "The weight average makes 99.4 % hold sooner": lambda: c("speed", "average", "holds_from") == "sooner",
-    "Parts can stand in for one another": lambda: (
+    "Ties can add up": lambda: (
         not keep("minus_augment") and not keep("minus_weight_decay") and not keep("onecycle_constant_lr")
         and c("final", "lean") == "lower"
     ),
