@@ -517,6 +517,8 @@ MODELS: dict[str, type[nn.Module]] = {
     "onecycle_fixed_momentum": SpeedNet,
     "lean": SpeedNet,
     "tiny": TinyNet,
+    "tiny_clean3": TinyNet,
+    "tiny_long_average": TinyNet,
     "accurate": AccurateNet,
     "sprint": SpeedNet,
     "reference": ReferenceNet,
@@ -531,6 +533,8 @@ _ONECYCLE = dict(optimizer="sgd", schedule="onecycle", lr=0.1, momentum=0.9, wei
 _SPEED = Recipe(epochs=9, batch_size=128, **_ONECYCLE, **_AUGMENT, channels_last=True)
 _AVERAGE = replace(_SPEED, ema_decay=0.995)
 _FINAL = replace(_AVERAGE, nesterov=False, cycle_momentum=False)
+_TINY = Recipe(epochs=15, batch_size=64, **_ONECYCLE, rotate_deg=7.0, translate=0.07, scale=0.07,
+               pct_start=0.15, ema_decay=0.995, clean_epochs=2)
 RECIPES: dict[str, Recipe] = {
     "baseline": _PLAIN,
     "batchnorm": _PLAIN,
@@ -570,8 +574,12 @@ RECIPES: dict[str, Recipe] = {
     "lean": replace(_FINAL, rotate_deg=0.0, translate=0.0, scale=0.0, weight_decay=0.0, schedule="none"),
     # Milder augmentation (a net this small under-fits), twice the steps (batch 64), a longer anneal, weight
     # average, 2 clean last epochs.
-    "tiny": Recipe(epochs=15, batch_size=64, **_ONECYCLE, rotate_deg=7.0, translate=0.07, scale=0.07,
-                   pct_start=0.15, ema_decay=0.995, clean_epochs=2),
+    "tiny": _TINY,
+    # Candidates for tiny's goal (issue 38: 99.4 % in each of the last 3 epochs), tried on seeds 0-9: its last
+    # 3 epochs all clean (the dip was at epoch 13, the last augmented one); and also a longer weight average
+    # (~500 steps, half an epoch at batch 64) to smooth the epoch-to-epoch wobble of a net at its limit.
+    "tiny_clean3": replace(_TINY, clean_epochs=3),
+    "tiny_long_average": replace(_TINY, clean_epochs=3, ema_decay=0.998),
     # A shorter warm-up (15 % of the steps, not 25 %) leaves a longer anneal; the final model's weight average
     # and, as tiny, the last 2 epochs on the clean images the test set is made of.
     "accurate": Recipe(epochs=19, batch_size=128, **_ONECYCLE, **_AUGMENT, pct_start=0.15, ema_decay=0.995,
