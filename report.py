@@ -73,6 +73,8 @@ DROPPED = {
     "onecycle_fixed_momentum": "OneCycle's momentum cycling → held at 0.9",
 }
 BASE = {row: "average" for row in DROPPED}  # the row each ablation is compared with; others: the final model
+# Every row that takes something away from a recipe, each compared with its BASE (the final model by default).
+TAKEN_AWAY = {**ABLATIONS, **TOGETHER, **SCHEDULE_CONTROLS, **DROPPED}
 SPEED_GOALS = {  # bench.json key → (the goal, ×; what it measures)
     "speedup": (10, "final: seconds to 99.4 %, against the reference's"),
     "sprint_speedup": (30, "sprint: seconds for its 3 epochs, against the reference's to 99.4 %"),
@@ -281,6 +283,13 @@ def keep_decision(row: str, folder: str | Path = "results", seeds=None) -> dict:
     return {"row": row, "keep": bool(reasons), "reasons": reasons, "accuracy": accuracy, "holds_from": holds}
 
 
+def tie_label(decision: dict) -> str:
+    """What a part that ties did when taken away, in the verdicts' words: neither lower nor later, which may
+    be higher or sooner."""
+    return (f"tie: last epoch {decision['accuracy']['verdict']}, "
+            f"{model.TARGET} % holds {decision['holds_from']['verdict']}")
+
+
 def verdict_text(c: dict) -> str:
     """One comparison as every cell and table prints it."""
     how = "paired" if c["paired"] else "unpaired"
@@ -296,7 +305,7 @@ def planned_comparisons() -> list[tuple[str, str, str]]:
     for before, after in zip(names, names[1:], strict=False):
         for figure in dict.fromkeys(("final_test_acc", *ITERATIONS[after][2])):
             planned.setdefault((before, after, figure), None)
-    for row in {**ABLATIONS, **TOGETHER, **SCHEDULE_CONTROLS, **DROPPED}:
+    for row in TAKEN_AWAY:
         for figure in ("final_test_acc", "holds_from"):
             planned.setdefault((BASE.get(row, model.DEFAULT_MODEL), row, figure), None)
     seen, unique = set(), []
@@ -496,7 +505,7 @@ def ablation_table(summaries: dict[str, dict], folder: str | Path = "results") -
         rows.append([f"{name}: {s['change']}", f"{s['params']:,}", s["n"], f"{s['mean']:.2f} ± {s['sd']:.2f}",
                      f"{s['min']:.2f}–{s['max']:.2f}", _holding(s["first_epoch_holding"]),
                      verdict_text(k["accuracy"]), verdict_text(k["holds_from"]),
-                     ("kept: " + "; ".join(k["reasons"])) if k["keep"] else "tie: neither lower nor later"])
+                     ("kept: " + "; ".join(k["reasons"])) if k["keep"] else tie_label(k)])
     return markdown_table(["row", "params", "seeds", "test % mean ± sd", "min–max",
                            f"holds ≥ {model.TARGET} % from epoch", f"last-epoch test vs {base}",
                            f"holds-from epoch vs {base}", "the rule"], rows)

@@ -341,7 +341,8 @@ def with_own_bn_statistics(average: WeightAverage, x: torch.Tensor, batch_size: 
 
 
 def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progress: bool = True,
-        log: bool = True, on_epoch=None, stop_at: float | None = None, loader=None) -> list[dict]:
+        log: bool = True, on_epoch=None, stop_at: float | None = None, loader=None,
+        evaluate_last_only: bool = False) -> list[dict]:
     """Train `model` with `recipe` from `seed`; one row per epoch: train_loss/acc (running: augmented batches,
     train mode), train_eval_loss/acc (the first TRAIN_EVAL_IMAGES training images: clean, eval mode),
     test_loss/acc, lr, seconds. `on_epoch(history)` runs after each epoch; `stop_at` (percent) ends training
@@ -351,7 +352,11 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
     With a weight average (recipe.ema_decay > 0) the test and train_eval columns are the averaged weights'
     with BatchNorm statistics recomputed for them on the TRAIN_EVAL_IMAGES, and `model` ends up holding that
     network; each row also records test_acc_raw (the trained weights themselves, no average) and
-    test_acc_avg_buffers (the averaged weights with the averaged statistics, what fit reported before)."""
+    test_acc_avg_buffers (the averaged weights with the averaged statistics, what fit reported before).
+
+    `evaluate_last_only` (bench.py's timed sprint, whose last epoch is all that counts): the epochs before the
+    last keep only their training columns. The evaluations change no weight and no random draw, so the last
+    epoch's row is the same as with every epoch evaluated."""
     torch.manual_seed(seed)  # CPU, CUDA and MPS generators alike: dropout draws from the device's
     generator = torch.Generator().manual_seed(seed)  # batch order and augmentation: the CPU's, any device
     model.to(data.device, memory_format=memory_format_for(recipe, data.device))
@@ -376,6 +381,10 @@ def fit(model: nn.Module, recipe: Recipe, data: MNISTData, seed: int = 0, progre
             raise TrainingDiverged(f"training diverged: the loss became {train['loss']} in epoch {epoch} "
                                    f"(learning rate {train['lr']:g}); nothing was saved. Fix: lower the "
                                    "learning rate (--lr)")
+        if evaluate_last_only and epoch < recipe.epochs:
+            history.append({"epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
+                            "lr": train["lr"], "seconds": seconds})
+            continue
         extra = {}
         evaluated = model
         if average is not None:

@@ -51,7 +51,7 @@ def test_print_method_counts_the_comparisons_and_the_false_effects_expected():
     assert ("average", "minus_nesterov", "final_test_acc") in planned
     assert not any(b == "final" and a in report.DROPPED for b, a, _ in planned)
     # minus_onecycle is in two
-    rows = {**report.ABLATIONS, **report.TOGETHER, **report.SCHEDULE_CONTROLS, **report.DROPPED}
+    rows = report.TAKEN_AWAY
     steps = list(report.ITERATIONS.values())[1:]
     assert len(planned) == 2 * len(rows) + sum(len({"final_test_acc", *figures}) for _, _, figures in steps)
 

@@ -117,6 +117,19 @@ def test_weight_average_is_what_gets_tested_and_kept(synthetic_mnist):
     assert history[0]["test_loss"] != plain[0]["test_loss"]
 
 
+def test_evaluating_the_last_epoch_only_leaves_its_figures_as_they_were(synthetic_mnist):
+    """bench.py times the sprint evaluated after its last epoch only: the weights, the draws and so the last
+    row are those of the run evaluated every epoch (dropout, augmentation and a weight average all on)."""
+    recipe = dataclasses.replace(model.RECIPES["sprint"], epochs=3, batch_size=64)
+    every = quiet_fit(utils.make_model("sprint", 1), recipe, synthetic_mnist, seed=1)
+    last_only = quiet_fit(utils.make_model("sprint", 1), recipe, synthetic_mnist, seed=1,
+                          evaluate_last_only=True)
+    assert {k: v for k, v in last_only[-1].items() if k != "seconds"} == {
+        k: v for k, v in every[-1].items() if k != "seconds"}
+    assert "test_acc" not in last_only[0] and "test_acc" in every[0]  # the earlier epochs were not evaluated
+    assert [r["train_loss"] for r in last_only] == [r["train_loss"] for r in every]
+
+
 def test_the_average_without_averaging_is_the_raw_run_bit_for_bit(synthetic_mnist):
     """`final` and `minus_average` (final without the weight average) train the same steps from the same
     seed: the raw-weights column of one is the test accuracy of the other, exactly."""
