@@ -11,8 +11,8 @@
 - sprint_time_s: the same clock for the `sprint` recipe's whole training (its last epoch is what counts, so
   it runs every epoch and is evaluated after the last one only, as speed runs are timed; the last epoch's
   figures are the same as with every epoch evaluated): setup_s (process start to the data loaded) + its own
-  training and evaluation time, as if it had trained first. sprint_test_acc: its last epoch. sprint_speedup: reference_time_to_target_s /
-  sprint_time_s.
+  training and evaluation time, as if it had trained first. sprint_test_acc: its last epoch.
+  sprint_speedup: reference_time_to_target_s / sprint_time_s.
 - reference_time_to_target_s: the 19,114-parameter public net (model.ReferenceNet), trained as it usually is
   (Adam, per-image PIL transforms in a DataLoader), reaches 99.4 % after reference_epochs_to_target epochs:
   the median over its seeds in results/reference_seed*.json (`make results MODELS=reference`; a seed that

@@ -278,6 +278,7 @@ def goals_beyond(folder) -> str:
             ),
         ),
         ("tracks_table", lambda: goals_beyond(ROOT / "results")),
+        ("trials_table", lambda: report.trials_table(report.trial_summaries(ROOT / "results"))),
         (
             "dropped",
             lambda: report.ablation_table(

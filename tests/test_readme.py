@@ -88,6 +88,28 @@ def test_tracks_report_the_held_out_seeds_only_and_say_whether_each_goal_is_met(
     assert not summaries["final"]["met"] and "**not met**" in report.tracks_table(summaries)
 
 
+def test_each_goal_is_reported_with_the_recipe_chosen_for_it_and_its_trials_with_all_their_seeds(
+        tmp_path, monkeypatch):
+    """A candidate's trials count once every seed 0-9 has landed; the fresh seeds are read from the chosen
+    recipe's files (TRACK_MODEL), under the goal's name."""
+    run = utils.read_json(ROOT / "results" / "final_seed0.json")
+    monkeypatch.setitem(report.TRACK_TRIALS, "final", ("final", "minus_average"))
+    monkeypatch.setitem(report.TRACK_MODEL, "final", "minus_average")
+    for seed in report.SEEDS:
+        utils.write_json(tmp_path / f"final_seed{seed}.json", {**run, "seed": seed, "final_test_acc": 99.3})
+    recipe = dataclasses.asdict(model.RECIPES["minus_average"])
+    for seed in (*report.SEEDS[:-1], *report.HELDOUT_SEEDS):  # seed 9 still running
+        utils.write_json(tmp_path / f"minus_average_seed{seed}.json",
+                         {**run, "model": "minus_average", "recipe": recipe, "seed": seed,
+                          "final_test_acc": 99.6})
+    trials = report.trial_summaries(tmp_path)
+    assert list(trials) == ["final"] and trials["final"]["track"] == "final" and not trials["final"]["met"]
+    assert "| final: `final` |" in report.trials_table(trials)
+    tracks = report.track_summaries(tmp_path)
+    assert tracks["final"]["min"] == 99.6 and tracks["final"]["met"]
+    assert "| final (`minus_average`) |" in report.tracks_table(tracks)
+
+
 @pytest.mark.parametrize("name, s, met", [
     ("tiny", dict(params=3_694, epochs=15, mean=99.5, min=99.45, min_last3=99.40), True),
     ("tiny", dict(params=3_694, epochs=15, mean=99.5, min=99.45, min_last3=99.39), False),  # an earlier epoch
