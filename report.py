@@ -232,6 +232,14 @@ def false_alarm_rate(df: int, bar: float = BAR) -> float:
     return 1 - 2 * area * (bar / 1000) / 3
 
 
+def verdict_of(figure: str, diff: float, se: float) -> tuple[float, str]:
+    """t = diff / se and the verdict: an effect past BAR standard errors, in FIGURES' words, else within
+    noise."""
+    t = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+    up, down = FIGURES[figure][1:3]
+    return t, "within noise" if abs(t) <= BAR else (up if diff > 0 else down)
+
+
 def comparison(before: str, after: str, figure: str = "final_test_acc", folder: str | Path = "results",
                seeds=None) -> dict:
     """`figure` of row `after` minus row `before` over `seeds`: paired (seed by seed) when shares_start says
@@ -257,9 +265,7 @@ def comparison(before: str, after: str, figure: str = "final_test_acc", folder: 
         measured = (compare_paired if paired else compare)(x, y)
         diff, se = measured["diff"], measured["se"]
         df = len(shared) - 1 if paired else 2 * len(shared) - 2
-        t = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
-        up, down = FIGURES[figure][1:3]
-        verdict = "within noise" if abs(t) <= BAR else (up if diff > 0 else down)
+        t, verdict = verdict_of(figure, diff, se)
         _comparisons[key] = {"before": before, "after": after, "figure": figure, "seeds": shared,
                              "n": len(shared),
                              "paired": paired, "diff": diff, "se": se, "t": t, "df": df, "verdict": verdict,
@@ -288,6 +294,25 @@ def tie_label(decision: dict) -> str:
     be higher or sooner."""
     return (f"tie: last epoch {decision['accuracy']['verdict']}, "
             f"{model.TARGET} % holds {decision['holds_from']['verdict']}")
+
+
+def reading_decision(name: str, folder: str | Path = "results") -> dict:
+    """The rule for a recipe's weight average, read or not from the same runs (`name` on SEEDS): the raw
+    weights against the average, seed by seed, in the last epoch and the epoch from which 99.4 % holds. The
+    average is read when the raw weights are lower or hold later, past the bar; otherwise the simpler reading,
+    the raw weights, wins."""
+    runs = load_runs(name, folder, SEEDS)
+    out = {"row": name, "n": len(runs)}
+    for figure, of in (("final_test_acc", lambda h, key: h[-1][key]),
+                       ("holds_from", lambda h, key: first_epoch_holding(h, key) or len(h) + 1)):
+        averaged, raw = ([of(r["history"], key) for r in runs] for key in ("test_acc", "test_acc_raw"))
+        measured = compare_paired(averaged, raw)
+        t, verdict = verdict_of(figure, measured["diff"], measured["se"])
+        out[figure] = {"figure": figure, "diff": measured["diff"], "se": measured["se"], "t": t,
+                       "verdict": verdict, "paired": True, "n": len(runs)}
+    out["read"] = "average" if (out["final_test_acc"]["verdict"] == "lower"
+                                or out["holds_from"]["verdict"] == "later") else "raw"
+    return out
 
 
 def verdict_text(c: dict) -> str:

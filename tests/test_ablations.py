@@ -114,3 +114,16 @@ def test_each_recipe_only_row_trains_differently_from_its_base(row, synthetic_mn
         assert [r["test_acc"] for r in final_history] != [r["test_acc_raw"] for r in final_history]
         return
     assert any(not torch.equal(a, b) for a, b in zip(final_weights, row_weights, strict=True)), row
+
+
+@pytest.mark.parametrize("raw_shift, read", [(-0.1, "average"), (0.0, "raw"), (0.1, "raw")])
+def test_a_weight_average_is_read_only_when_the_raw_weights_would_be_lower(tmp_path, raw_shift, read):
+    """The rule for the average of `accurate`'s own runs: the raw weights of each run against its average,
+    seed by seed; a tie goes to the simpler reading (one epoch each here: 99.4 % holds from it on both)."""
+    finals = [99.6, 99.65, 99.62, 99.7, 99.58, 99.66, 99.61, 99.69, 99.64, 99.67]
+    for seed, acc in zip(report.SEEDS, finals, strict=True):
+        write_run(tmp_path, "accurate", seed, acc, raw_acc=acc + raw_shift + 0.01 * (seed % 2) - 0.005)
+    decision = report.reading_decision("accurate", tmp_path)
+    assert decision["read"] == read and decision["n"] == 10
+    assert decision["final_test_acc"]["diff"] == pytest.approx(raw_shift)
+    assert decision["holds_from"]["verdict"] == "within noise"
