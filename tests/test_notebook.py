@@ -257,7 +257,7 @@ def test_the_stored_outputs_of_the_cells_that_read_results_are_todays(call):
 def goals_beyond(folder) -> str:
     """What Appendix G shows: the tracks' table on the fresh seeds, or that they have no runs there yet."""
     tracks = {name: s for name, s in report.track_summaries(folder).items() if name != model.DEFAULT_MODEL}
-    return report.tracks_table(tracks) if tracks else "have no runs on seeds"
+    return report.tracks_table(tracks) if tracks else "the goals beyond have no runs on seeds"
 
 
 @pytest.mark.parametrize(
