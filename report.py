@@ -684,7 +684,9 @@ def print_tracks(tracks: dict[str, dict]) -> None:
         print(f"{name:9s} {'met' if s['met'] else 'NOT MET':8s} {s['goal']}\n"
               f"{'':18s} min {s['min']:.2f}, mean {s['mean']:.2f}, max {s['max']:.2f} over seeds "
               f"{' '.join(map(str, s['seeds']))}"
-              + (f"; lowest of the last 3 epochs {s['min_last3']:.2f}" if s["epochs"] > 3 else ""))
+              + (f"; lowest of the last 3 epochs {s['min_last3']:.2f}" if s["epochs"] > 3 else "")
+              + (f"; {s['bench']['sprint_speedup']:.1f}× the reference (bench)"
+                 if name == "sprint" and s["bench"] else ""))
 
 
 def _range(values: list) -> str:

@@ -231,3 +231,12 @@ def test_the_readmes_prose_types_no_result_every_figure_is_in_a_generated_sectio
     figures = {n.lstrip("+−-") for n in NUMBER.findall(prose)} - small_counts(prose)
     missing = {n for n in figures if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", code)}
     assert not missing, f"figures typed into the README's prose that the code does not hold: {missing}"
+
+
+def test_the_sprints_line_says_its_measured_speed_beside_its_accuracy(capsys):
+    s = dict(params=17_826, epochs=3, mean=99.45, min=99.40, max=99.52, seeds=[110, 111],
+             bench={"sprint_speedup": 19.29})
+    report.print_tracks({"sprint": {**s, "goal": report.TRACK_GOALS["sprint"][0],
+                                    "met": report.TRACK_GOALS["sprint"][1](s)}})
+    out = capsys.readouterr().out
+    assert "NOT MET" in out and "min 99.40" in out and "19.3× the reference (bench)" in out
