@@ -103,9 +103,9 @@ TRACK_GOALS = {
 # none is given), chosen by the rule said at TRACK_MODEL.
 TRACK_TRIALS = {"final": ("final",), "tiny": ("tiny_clean3", "tiny_long_average"), "accurate": ("accurate",),
                 "sprint": ("sprint",)}
-# Where a goal has two candidates: the one that meets its goal on more of seeds 0-9, then the one whose lowest
-# figure the goal judges (tiny: the lowest of the last 3 epochs) is higher past the bar; else the simpler, the
-# first listed.
+# Where a goal has two candidates: the one that meets its goal on more of seeds 0-9; if as many, the second only
+# if each seed's lowest of its last 3 epochs (what tiny's goal judges) is higher with it, seed by seed past the
+# bar; else the simpler, the first listed.
 TRACK_MODEL: dict[str, str] = {}
 BENCH_ROWS = {  # bench.json key → what the README calls it
     "reference_epochs_to_target":
