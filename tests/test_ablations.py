@@ -67,7 +67,7 @@ def test_ablation_rows_are_judged_against_the_final_model_by_one_comparison_each
     assert rows["minus_average"]["final_test_acc"] == [a + 0.01 * (-1) ** i for i, a in enumerate(finals)]
     table = report.ablation_table(rows, tmp_path)
     assert "minus_augment: augmentation" in table
-    assert "(paired, n=10)" in table and "(unpaired, n=10)" in table
+    assert ", paired, n=10)" in table and ", unpaired, n=10)" in table
     assert f"| {report.verdict_text(augment)} |" in table
     assert "| tie: last epoch within noise, 99.4 % holds" in table
 
