@@ -101,11 +101,11 @@ TRACK_GOALS = {
 # Each goal's candidate recipes (registered models), tried on the learning log's seeds (results/) in this
 # order before any was run on the fresh seeds; the one reported there is TRACK_MODEL's (the goal's own name if
 # none is given), chosen by the rule said at TRACK_MODEL.
-TRACK_TRIALS = {"final": ("final",), "tiny": ("tiny_clean3", "tiny_long_average"), "accurate": ("accurate",),
-                "sprint": ("sprint",)}
-# Where a goal has two candidates: the one that meets its goal on more of seeds 0-9; if as many, the second only
-# if each seed's lowest of its last 3 epochs (what tiny's goal judges) is higher with it, seed by seed past the
-# bar; else the simpler, the first listed.
+TRACK_TRIALS = {"final": ("final",), "tiny": ("tiny_clean3", "tiny_long_average"),
+                "accurate": ("accurate",), "sprint": ("sprint",)}
+# Where a goal has two candidates: the one that meets its goal on more of seeds 0-9; if as many, the second
+# only if each seed's lowest of its last 3 epochs (what tiny's goal judges) is higher with it, seed by seed
+# past the bar; else the simpler, the first listed.
 TRACK_MODEL: dict[str, str] = {}
 BENCH_ROWS = {  # bench.json key → what the README calls it
     "reference_epochs_to_target":
@@ -320,7 +320,7 @@ def reading_decision(name: str, folder: str | Path = "results") -> dict:
 
 def verdict_text(c: dict) -> str:
     """One comparison as every cell and table prints it."""
-    how = "paired" if c["paired"] else "unpaired"  # t: two decimals can print the same ± either side of the bar
+    how = "paired" if c["paired"] else "unpaired"  # t: two decimals print the same ± either side of the bar
     return f"{c['diff']:+.2f} ± {c['se']:.2f} (t = {c['t']:+.1f}, {how}, n={c['n']}): {c['verdict']}"
 
 
@@ -624,8 +624,8 @@ def print_average_comparison(folder: str | Path = "results") -> None:
         f = c[key]["final"]
         print(f"  last epoch, {label}: {f['mean']:.2f} ± {f['sd']:.2f} ({f['min']:.2f}–{f['max']:.2f}); "
               f"holds ≥ {model.TARGET} % from epoch {_range(c[key]['holding'])} "
-              f"({sum(e is not None for e in c[key]['holding'])} of {len(c[key]['holding'])} seeds); lowest of "
-              f"the last 3 epochs {c[key]['min_last3']:.2f}")
+              f"({sum(e is not None for e in c[key]['holding'])} of {len(c[key]['holding'])} seeds); "
+              f"lowest of the last 3 epochs {c[key]['min_last3']:.2f}")
     v = compare_paired(c["test_acc_avg_buffers"]["final_values"], c["test_acc"]["final_values"])
     print(f"  last epoch, recomputed - averaged statistics, seed by seed: {v['diff']:+.2f} ± {v['se']:.2f} "
           "(standard error)")
