@@ -240,3 +240,29 @@ def test_the_sprints_line_says_its_measured_speed_beside_its_accuracy(capsys):
                                     "met": report.TRACK_GOALS["sprint"][1](s)}})
     out = capsys.readouterr().out
     assert "NOT MET" in out and "min 99.40" in out and "19.3× the reference (bench)" in out
+
+
+def test_each_goal_with_two_candidates_reports_the_one_its_rule_chooses_on_seeds_0_to_9():
+    for goal, chosen in report.TRACK_MODEL.items():
+        assert chosen in report.TRACK_TRIALS[goal]
+        if len(report.TRACK_TRIALS[goal]) == 2:
+            assert report.track_choice(goal, ROOT / "results")["chosen"] == chosen, goal
+
+
+@pytest.mark.parametrize("second_shift, chosen", [(0.05, "minus_average"), (0.0, "final"), (-0.05, "final")])
+def test_two_candidates_meeting_on_as_many_seeds_go_to_the_second_only_if_it_is_higher_past_the_bar(
+        tmp_path, monkeypatch, second_shift, chosen):
+    run = utils.read_json(ROOT / "results" / "final_seed0.json")
+    monkeypatch.setitem(report.TRACK_TRIALS, "final", ("final", "minus_average"))
+    recipe = dataclasses.asdict(model.RECIPES["minus_average"])
+    for seed in report.SEEDS:
+        low = 99.3 if seed < 3 else 99.5  # three seeds miss with either: as many seeds meet
+        wobble = 0.01 * (seed % 2)
+        for name, shift, extra in (("final", 0.0, {}), ("minus_average", second_shift,
+                                                        {"model": "minus_average", "recipe": recipe})):
+            history = [{**row, "test_acc": low + shift + wobble} for row in run["history"]]
+            utils.write_json(tmp_path / f"{name}_seed{seed}.json",
+                             {**run, **extra, "seed": seed, "history": history,
+                              "final_test_acc": low + shift + wobble})
+    c = report.track_choice("final", tmp_path)
+    assert c["meeting"] == {"final": 7, "minus_average": 7} and c["chosen"] == chosen
