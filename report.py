@@ -105,7 +105,7 @@ TRACK_TRIALS = {"final": ("final",), "tiny": ("tiny_clean3", "tiny_long_average"
                 "accurate": ("accurate",), "sprint": ("sprint",)}
 # Where a goal has two candidates: the one that meets its goal on more of seeds 0-9; if as many, the second
 # only if each seed's lowest of its last 3 epochs (what tiny's goal judges) is higher with it, seed by seed
-# past the bar; else the simpler, the first listed (track_choice computes it; a test checks this is its answer).
+# past the bar; else the simpler, the first listed (track_choice computes it; a test checks it is this).
 TRACK_MODEL: dict[str, str] = {"tiny": "tiny_long_average"}
 BENCH_ROWS = {  # bench.json key → what the README calls it
     "reference_epochs_to_target":
@@ -766,10 +766,9 @@ def track_choice(goal: str, folder: str | Path = "results") -> dict:
     with each, each seed's lowest of its last 3 epochs compared seed by seed (second minus first), and the
     candidate chosen."""
     first, second = TRACK_TRIALS[goal]
-    lowest = {name: [min(row["test_acc"] for row in r["history"][-3:]) for r in load_runs(name, folder, SEEDS)]
-              for name in (first, second)}
-    meeting = {name: sum(goal_summary(goal, [r], folder)["met"] for r in load_runs(name, folder, SEEDS))
-               for name in (first, second)}
+    runs = {name: load_runs(name, folder, SEEDS) for name in (first, second)}
+    lowest = {name: [min(row["test_acc"] for row in r["history"][-3:]) for r in runs[name]] for name in runs}
+    meeting = {name: sum(goal_summary(goal, [r], folder)["met"] for r in runs[name]) for name in runs}
     measured = compare_paired(lowest[first], lowest[second])
     t, verdict = verdict_of("final_test_acc", measured["diff"], measured["se"])
     if meeting[first] != meeting[second]:
