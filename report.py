@@ -318,6 +318,17 @@ def reading_decision(name: str, folder: str | Path = "results") -> dict:
     return out
 
 
+def reading_text(name: str, folder: str | Path = "results") -> str:
+    """reading_decision for `name` in one line, or how many of its seeds 0-9 have landed so far."""
+    landed = [seed for seed in SEEDS if (Path(folder) / f"{name}_seed{seed}.json").exists()]
+    if len(landed) < len(SEEDS):
+        return (f"{name}: average or raw weights, decided on seeds {_span(SEEDS)} (report.reading_decision): "
+                f"{len(landed)} of {len(SEEDS)} seeds run so far")
+    d = reading_decision(name, folder)
+    return (f"{name}: raw weights minus the average, last epoch {verdict_text(d['final_test_acc'])}; "
+            f"holds-from epoch {verdict_text(d['holds_from'])}; read: {d['read']}")
+
+
 def verdict_text(c: dict) -> str:
     """One comparison as every cell and table prints it."""
     how = "paired" if c["paired"] else "unpaired"  # t: two decimals print the same ± either side of the bar

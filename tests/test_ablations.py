@@ -127,3 +127,11 @@ def test_a_weight_average_is_read_only_when_the_raw_weights_would_be_lower(tmp_p
     assert decision["read"] == read and decision["n"] == 10
     assert decision["final_test_acc"]["diff"] == pytest.approx(raw_shift)
     assert decision["holds_from"]["verdict"] == "within noise"
+
+
+def test_the_reading_is_printed_only_once_all_ten_seeds_have_landed(tmp_path):
+    for seed in report.SEEDS[:-1]:
+        write_run(tmp_path, "accurate", seed, 99.6, raw_acc=99.6 + 0.01 * (seed % 2))
+    assert report.reading_text("accurate", tmp_path).endswith("9 of 10 seeds run so far")
+    write_run(tmp_path, "accurate", report.SEEDS[-1], 99.6, raw_acc=99.6)
+    assert report.reading_text("accurate", tmp_path).endswith("read: raw")
