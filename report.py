@@ -318,9 +318,14 @@ def reading_decision(name: str, folder: str | Path = "results") -> dict:
     return out
 
 
+def seeds_landed(name: str, folder: str | Path = "results") -> list[int]:
+    """Which of SEEDS have a results file of `name` in `folder` (a row still running has some)."""
+    return [seed for seed in SEEDS if (Path(folder) / f"{name}_seed{seed}.json").exists()]
+
+
 def reading_text(name: str, folder: str | Path = "results") -> str:
     """reading_decision for `name` in one line, or how many of its seeds 0-9 have landed so far."""
-    landed = [seed for seed in SEEDS if (Path(folder) / f"{name}_seed{seed}.json").exists()]
+    landed = seeds_landed(name, folder)
     if len(landed) < len(SEEDS):
         return (f"{name}: average or raw weights, decided on seeds {_span(SEEDS)} (report.reading_decision): "
                 f"{len(landed)} of {len(SEEDS)} seeds run so far")
@@ -769,7 +774,7 @@ def trial_summaries(folder: str | Path = "results") -> dict[str, dict]:
     every TRACK_TRIALS candidate with runs on all of SEEDS (one still running is left out)."""
     return {name: {**goal_summary(track, load_runs(name, folder, SEEDS), folder), "track": track}
             for track, candidates in TRACK_TRIALS.items() for name in candidates
-            if all((Path(folder) / f"{name}_seed{seed}.json").exists() for seed in SEEDS)}
+            if len(seeds_landed(name, folder)) == len(SEEDS)}
 
 
 def track_choice(goal: str, folder: str | Path = "results") -> dict:
