@@ -15,9 +15,11 @@ def test_a_paired_difference_takes_its_error_from_the_per_seed_differences():
     after = [a + 0.1 + e for a, e in zip(before, [0.01, -0.01, 0.0, 0.01, -0.01], strict=False)]
     paired = report.compare_paired(before, after)
     assert paired["diff"] == pytest.approx(0.1) and paired["se"] == pytest.approx(0.00447, abs=1e-4)
-    assert paired["verdict"] == "higher"
-    assert report.compare(before, after)["verdict"] == "within noise"
-    assert report.compare_paired(after, before)["verdict"] == "lower"
+    assert report.paired_verdict("final_test_acc", before, after)["verdict"] == "higher"
+    unpaired = report.compare(before, after)
+    assert report.verdict_of("final_test_acc", unpaired["diff"], unpaired["se"])[1] == "within noise"
+    assert report.paired_verdict("final_test_acc", after, before)["verdict"] == "lower"
+    assert report.paired_verdict("holds_from", after, before)["verdict"] == "sooner"  # the figure's own words
 
 
 def test_a_paired_difference_needs_the_same_seeds_on_both_sides():
