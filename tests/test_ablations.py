@@ -137,3 +137,13 @@ def test_the_reading_is_printed_only_once_all_ten_seeds_have_landed(tmp_path):
     assert report.reading_text("accurate", tmp_path).endswith("9 of 10 seeds run so far")
     write_run(tmp_path, "accurate", report.SEEDS[-1], 99.6, raw_acc=99.6)
     assert report.reading_text("accurate", tmp_path).endswith("read: raw")
+
+
+def test_the_final_models_reading_and_its_ablation_row_are_one_comparison_with_one_verdict():
+    """minus_average reads the final runs' raw weights (above): reading_decision on the final model asks the
+    same question of the same runs, so it must give the same differences and verdicts, and keep the average."""
+    reading, row = report.reading_decision("final"), report.keep_decision("minus_average")
+    for figure in ("final_test_acc", "holds_from"):
+        assert reading[figure]["diff"] == pytest.approx(row[figure]["diff"])
+        assert reading[figure]["verdict"] == row[figure]["verdict"], figure
+    assert reading["read"] == "average" and row["keep"]
