@@ -963,7 +963,8 @@ def readme_lesson(folder: str | Path = "results") -> str:
     return "\n\n".join([
         "**The assignment's checklist** (and the next assignment's 'consistently') for the final model "
         "(`report.print_checklist`; accuracies compared as counts of correct test digits):", checklist,
-        f"**The learning log**, one change per iteration, each on seeds {_span(SEEDS)} (`make results`: "
+        f"**The learning log**, one change per iteration (7–10 bundle several), each on seeds {_span(SEEDS)} "
+        f"(`make results`: "
         f"{runs[0]['device']}, {runs[0]['cpu']}, {runs[0]['threads']} thread per run). Test accuracy is the "
         "last epoch's; the last column compares each iteration with the one before, in the figures its "
         "target names (difference ± standard error; an effect past twice that, else within noise):",
