@@ -126,6 +126,7 @@ BENCH_ROWS = {  # bench.json key → what the README calls it
     "sprint_test_acc": "sprint: last-epoch test % (seed 0)",
     "sprint_speedup": "sprint: speedup (×)",
     "throughput_ratio": "images/s on the reference net, ours ÷ PIL (×)",
+    "throughput_ratio_data_only": "the same, both nets in the default memory format: the pipelines alone (×)",
 }
 
 
