@@ -113,6 +113,9 @@ TRACK_TRIALS = {"final": ("final",), "tiny": ("tiny_clean3", "tiny_long_average"
 # only if each seed's lowest of its last 3 epochs (what tiny's goal judges) is higher with it, seed by seed
 # past the bar; else the simpler, the first listed (track_choice computes it; a test checks it is this).
 TRACK_MODEL: dict[str, str] = {"tiny": "tiny_long_average"}
+# Candidates whose weight average and raw weights are both recorded: which one is read is decided on SEEDS by
+# reading_decision (the rule, applied to the average as to any part), before the fresh seeds are looked at.
+READ_BY_RULE = ("accurate",)
 BENCH_ROWS = {  # bench.json key → what the README calls it
     "reference_epochs_to_target":
         "reference: median epochs to 99.4 % (results/reference_seed*.json, seeds 0–4)",
@@ -992,6 +995,8 @@ def readme_evidence(folder: str | Path = "results") -> str:
         parts += [f"Chosen by the rule at `report.TRACK_MODEL`: {track_choice_text(goal, folder)}."
                   for goal, candidates in TRACK_TRIALS.items()
                   if len(candidates) == 2 and all(name in trials for name in candidates)]
+        parts += [f"Read by the rule at `report.reading_decision`: {reading_text(name, folder)}."
+                  for name in READ_BY_RULE if name in trials]
     tracks = track_summaries(folder)
     if tracks:
         parts += [f"**The goals, on fresh seeds** ({_span(HELDOUT_SEEDS)}, fixed before looking):",

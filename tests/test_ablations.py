@@ -141,7 +141,8 @@ def test_the_reading_is_printed_only_once_all_ten_seeds_have_landed(tmp_path):
 
 def test_the_final_models_reading_and_its_ablation_row_are_one_comparison_with_one_verdict():
     """minus_average reads the final runs' raw weights (above): reading_decision on the final model asks the
-    same question of the same runs, so it must give the same differences and verdicts, and keep the average."""
+    same question of the same runs, so it must give the same differences and verdicts, and keep the
+    average."""
     reading, row = report.reading_decision("final"), report.keep_decision("minus_average")
     for figure in ("final_test_acc", "holds_from"):
         key = {"final_test_acc": "accuracy"}.get(figure, figure)  # keep_decision's names

@@ -252,6 +252,14 @@ def test_the_sprints_line_says_its_measured_speed_beside_its_accuracy(capsys):
     assert "missed: ≥ 30× faster than the reference (bench)" in out
 
 
+def test_each_goal_is_judged_by_the_weights_its_rule_reads_on_seeds_0_to_9():
+    """goal_summary reads final_test_acc, the average's (test_acc): right only while the rule reads it."""
+    for name in report.READ_BY_RULE:
+        assert report.reading_decision(name, ROOT / "results")["read"] == "average", name
+        line = f"Read by the rule at `report.reading_decision`: {report.reading_text(name, ROOT / 'results')}"
+        assert line in (ROOT / "README.md").read_text()
+
+
 def test_each_goal_with_two_candidates_reports_the_one_its_rule_chooses_on_seeds_0_to_9():
     for goal, chosen in report.TRACK_MODEL.items():
         assert chosen in report.TRACK_TRIALS[goal]
