@@ -351,7 +351,7 @@ def reading_text(name: str, folder: str | Path = "results") -> str:
 def verdict_text(c: dict) -> str:
     """One comparison as every cell and table prints it."""
     how = "paired" if c["paired"] else "unpaired"  # t: two decimals print the same ± either side of the bar
-    return f"{c['diff']:+.2f} ± {c['se']:.2f} (t = {c['t']:+.1f}, {how}, n={c['n']}): {c['verdict']}"
+    return f"{c['diff']:+.2f} ± {c['se']:.2f} (t = {c['t']:+.2f}, {how}, n={c['n']}): {c['verdict']}"
 
 
 def planned_comparisons() -> list[tuple[str, str, str]]:
