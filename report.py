@@ -622,7 +622,8 @@ def average_comparison(folder: str | Path = "results", seeds=None,
     """One model's runs (the final model's by default) evaluated three ways at every epoch, over `seeds`: the
     averaged weights with BatchNorm statistics recomputed for them (what fit reports), the averaged weights
     with the averaged statistics (what it reported before), and the raw weights. {column: {epochs: [mean per
-    epoch], final: seed_stats of the last epoch, holding: first epoch holding ≥ TARGET per seed}}."""
+    epoch], final: seed_stats of the last epoch, final_test_acc and holds_from: per seed, as the rule compares
+    them, holding: first epoch holding ≥ TARGET per seed (None: never), min_last3}}."""
     runs = load_runs(name, folder, SEEDS if seeds is None else seeds)
     out = {}
     for key in ("test_acc", "test_acc_avg_buffers", "test_acc_raw"):
@@ -761,8 +762,8 @@ def iterations_table(summaries: dict[str, dict]) -> str:
 
 def goal_summary(goal: str, runs: list[dict], folder: str | Path = "results") -> dict:
     """model_summary of `runs` + seed_stats of their final test accuracy + `goal` (what TRACK_GOALS[goal]
-    asks), `bench` (folder's bench.json, None without one: sprint's goal needs its speed) and `met` (its check
-    on these runs)."""
+    asks), `bench` (folder's bench.json, None without one: sprint's goal needs its speed), `misses` (the
+    goal's lines these runs fail, goal_misses) and `met` (none missed)."""
     bench_path = Path(folder) / "bench.json"
     s = {**model_summary(runs), **seed_stats([r["final_test_acc"] for r in runs]),
          "goal": goal_text(goal), "bench": utils.read_json(bench_path) if bench_path.exists() else None}
@@ -834,7 +835,8 @@ def track_choice_text(goal: str, folder: str | Path = "results") -> str:
 
 
 def trials_table(summaries: dict[str, dict]) -> str:
-    """One row per candidate on the learning log's seeds: the same columns as tracks_table."""
+    """One row per candidate on the learning log's seeds: tracks_table's figures, without its goal and seed
+    columns."""
     rows = [[f"{s['track']}: `{name}`", f"{s['params']:,}", s["epochs"], _span(s["seeds"]), f"{s['min']:.2f}",
              f"{s['mean']:.2f} ± {s['sd']:.2f}", f"{s['max']:.2f}",
              f"{s['min_last3']:.2f}" if s["epochs"] > 3 else "–", f"{s['seconds_per_epoch']:.1f}",
